@@ -70,7 +70,9 @@ impl CreateOrderRequest {
                         merged.push((product, u64::from(quantity.get())));
                     }
                 },
-                (product, quantity) => errors.extend(product.err().into_iter().chain(quantity.err())),
+                (product, quantity) => {
+                    errors.extend(product.err().into_iter().chain(quantity.err()))
+                }
             }
         }
         let lines = merged
@@ -89,7 +91,11 @@ impl CreateOrderRequest {
                 }
             })
             .collect();
-        if errors.is_empty() { Ok(lines) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(lines)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -165,12 +171,17 @@ mod tests {
 
     #[test]
     fn empty_and_oversized_orders_are_rejected() {
-        assert_eq!(request(r#"{"items":[]}"#).validate().unwrap_err()[0].field, "items");
+        assert_eq!(
+            request(r#"{"items":[]}"#).validate().unwrap_err()[0].field,
+            "items"
+        );
         let items = (0..51)
             .map(|i| format!(r#"{{"product_id":"p{i}","quantity":1}}"#))
             .collect::<Vec<_>>()
             .join(",");
-        let errors = request(&format!(r#"{{"items":[{items}]}}"#)).validate().unwrap_err();
+        let errors = request(&format!(r#"{{"items":[{items}]}}"#))
+            .validate()
+            .unwrap_err();
         assert_eq!(errors[0].message, "must have 1 to 50 items");
     }
 
@@ -186,7 +197,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        assert!(serde_json::from_str::<CreateOrderRequest>(r#"{"items":[],"user_id":"u"}"#).is_err());
+        assert!(
+            serde_json::from_str::<CreateOrderRequest>(r#"{"items":[],"user_id":"u"}"#).is_err()
+        );
         assert!(
             serde_json::from_str::<CreateOrderRequest>(
                 r#"{"items":[{"product_id":"a","quantity":1,"price":0}]}"#

@@ -34,7 +34,9 @@ impl EventType {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|event_type| event_type.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|event_type| event_type.as_str() == value)
     }
 }
 
@@ -93,12 +95,8 @@ pub mod headers {
 pub struct PaymentTimeout {
     pub order_id: OrderId,
     pub user_id: UserId,
-    #[serde(
-        default,
-        with = "time::rfc3339_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub payment_due_at: Option<Timestamp>,
+    #[serde(with = "time::rfc3339")]
+    pub payment_due_at: Timestamp,
 }
 
 #[cfg(test)]

@@ -26,7 +26,12 @@ enum Charset {
     Printable,
 }
 
-fn check(kind: &'static str, value: &str, max_len: usize, charset: Charset) -> Result<(), InvalidId> {
+fn check(
+    kind: &'static str,
+    value: &str,
+    max_len: usize,
+    charset: Charset,
+) -> Result<(), InvalidId> {
     let fail = |reason| Err(InvalidId { kind, reason });
     if value.is_empty() {
         return fail("must not be empty");
@@ -98,8 +103,9 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// An order's id: a UUIDv7 for new orders, a decimal number for the original system's.
-    OrderId, "order id", 64, Charset::Slug
+    /// An order's id: a UUIDv7 for new orders, a decimal number for the original system's. At most
+    /// 48 characters, so that `order-timeout-<id>` fits the Scheduler's 64-character schedule names.
+    OrderId, "order id", 48, Charset::Slug
 );
 id_type!(
     /// The customer: the `sub` claim of the caller's token.
@@ -169,7 +175,8 @@ mod tests {
     #[test]
     fn ids_reject_empty_oversized_and_unsafe_values() {
         assert!(OrderId::parse("").is_err());
-        assert!(OrderId::parse("a".repeat(65)).is_err());
+        assert!(OrderId::parse("a".repeat(48)).is_ok());
+        assert!(OrderId::parse("a".repeat(49)).is_err());
         assert!(ProductId::parse("sku 1").is_err());
         assert!(ProductId::parse("sku#1").is_err());
         assert!(UserId::parse("user\n").is_err());

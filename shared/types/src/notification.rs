@@ -92,12 +92,18 @@ mod tests {
                 at,
             )
         };
-        assert_eq!(make(NotificationKind::OrderCreated).notification_id, "o-1#order_created");
+        assert_eq!(
+            make(NotificationKind::OrderCreated).notification_id,
+            "o-1#order_created"
+        );
         assert_eq!(
             make(NotificationKind::OrderCancelled).notification_id,
             make(NotificationKind::OrderCancelled).notification_id
         );
-        for kind in [NotificationKind::OrderCreated, NotificationKind::OrderCancelled] {
+        for kind in [
+            NotificationKind::OrderCreated,
+            NotificationKind::OrderCancelled,
+        ] {
             assert_eq!(NotificationKind::parse(kind.as_str()), Some(kind));
         }
     }

@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(Quantity::new(1000).map(Quantity::get), Ok(1000));
         assert_eq!(Quantity::new(0), Err(InvalidQuantity { got: 0 }));
         assert_eq!(Quantity::new(1001), Err(InvalidQuantity { got: 1001 }));
-        assert_eq!(Quantity::new(u64::MAX), Err(InvalidQuantity { got: u64::MAX }));
+        assert_eq!(
+            Quantity::new(u64::MAX),
+            Err(InvalidQuantity { got: u64::MAX })
+        );
     }
 
     #[test]
@@ -199,13 +202,22 @@ mod tests {
         assert!(serde_json::from_str::<Quantity>("2.5").is_err());
         assert!(serde_json::from_str::<Quantity>("-1").is_err());
         assert!(serde_json::from_str::<Quantity>("\"2\"").is_err());
-        let err = serde_json::from_str::<Quantity>("0").unwrap_err().to_string();
-        assert!(err.contains("quantity must be an integer from 1 to 1000"), "{err}");
+        let err = serde_json::from_str::<Quantity>("0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("quantity must be an integer from 1 to 1000"),
+            "{err}"
+        );
     }
 
     #[test]
     fn status_and_reason_round_trip_through_their_names() {
-        for status in [OrderStatus::Pending, OrderStatus::Paid, OrderStatus::Cancelled] {
+        for status in [
+            OrderStatus::Pending,
+            OrderStatus::Paid,
+            OrderStatus::Cancelled,
+        ] {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
             assert_eq!(
                 serde_json::to_string(&status).unwrap(),

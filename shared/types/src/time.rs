@@ -34,7 +34,10 @@ pub mod rfc3339 {
 pub mod rfc3339_option {
     use super::*;
 
-    pub fn serialize<S: Serializer>(at: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        at: &Option<Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match at {
             Some(at) => serializer.serialize_str(&format(at)),
             None => serializer.serialize_none(),

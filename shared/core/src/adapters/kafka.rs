@@ -1,0 +1,329 @@
+//! Events to Kafka with rdkafka: plaintext for the local broker, SASL_SSL with IAM (OAUTHBEARER
+//! tokens signed by the MSK IAM signer) for Amazon MSK.
+
+use std::time::Duration;
+
+use aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider;
+use aws_types::region::Region;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use orderflow_types::OrderEvent;
+use orderflow_types::event::headers;
+use rdkafka::ClientConfig;
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use tokio::runtime::Handle;
+use tracing::{debug, instrument};
+
+use crate::error::{Dependency, Error, Result};
+use crate::ports::EventPublisher;
+
+const KAFKA: Dependency = Dependency::Kafka;
+
+/// How clients authenticate to the brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaAuth {
+    /// No TLS, no authentication: the local broker.
+    Plaintext,
+    /// TLS with IAM authentication: Amazon MSK (port 9098).
+    MskIam { region: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`
+    pub bootstrap_servers: String,
+    pub auth: KafkaAuth,
+    pub client_id: String,
+    /// How long a publish may take, retries included, before it fails. Well under API Gateway's
+    /// 29 s, so that a slow broker is an error response rather than a gateway timeout.
+    pub delivery_timeout: Duration,
+}
+
+impl KafkaConfig {
+    pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The client settings every orderflow Kafka client shares.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("client.id", &self.client_id)
+            .set_log_level(RDKafkaLogLevel::Warning);
+        match self.auth {
+            KafkaAuth::Plaintext => config.set("security.protocol", "plaintext"),
+            KafkaAuth::MskIam { .. } => config
+                .set("security.protocol", "sasl_ssl")
+                .set("sasl.mechanism", "OAUTHBEARER"),
+        };
+        config
+    }
+
+    /// Producer settings: every acknowledged event is on all in-sync replicas, retries cannot
+    /// duplicate or reorder, and one event per request is sent at once rather than lingering.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "1")
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            )
+            // The Java client's partitioner, so a key maps to the same partition from any client.
+            .set("partitioner", "murmur2_random");
+        config
+    }
+}
+
+/// The rdkafka client context: forwards librdkafka's log to `tracing`, and supplies MSK IAM
+/// tokens when the client uses OAUTHBEARER.
+pub struct KafkaContext {
+    iam: Option<IamSigner>,
+}
+
+struct IamSigner {
+    region: Region,
+    credentials: SharedCredentialsProvider,
+    runtime: Handle,
+}
+
+impl KafkaContext {
+    /// A context for `config`. MSK IAM needs the AWS credentials provider (the function's role)
+    /// and must be called inside the Tokio runtime, which signs the tokens.
+    pub fn new(
+        config: &KafkaConfig,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Self> {
+        let iam = match &config.auth {
+            KafkaAuth::Plaintext => None,
+            KafkaAuth::MskIam { region } => {
+                let credentials = credentials.ok_or_else(|| Error::Rejected {
+                    dependency: KAFKA,
+                    action: "configure MSK IAM authentication",
+                    source: "no AWS credentials provider".into(),
+                })?;
+                let runtime = Handle::try_current().map_err(|err| Error::Rejected {
+                    dependency: KAFKA,
+                    action: "configure MSK IAM authentication",
+                    source: Box::new(err),
+                })?;
+                Some(IamSigner {
+                    region: Region::new(region.clone()),
+                    credentials,
+                    runtime,
+                })
+            }
+        };
+        Ok(Self { iam })
+    }
+}
+
+impl ClientContext for KafkaContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility, "{message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility, "{message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(signer) = &self.iam else {
+            return Err("OAUTHBEARER is only configured for MSK IAM authentication".into());
+        };
+        let region = signer.region.clone();
+        let credentials = signer.credentials.clone();
+        let runtime = signer.runtime.clone();
+        // librdkafka calls this on its own thread; a scoped thread keeps `block_on` off any thread
+        // that might be driving the runtime.
+        let signed = std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    runtime.block_on(tokio::time::timeout(
+                        Duration::from_secs(10),
+                        generate_auth_token_from_credentials_provider(region, credentials),
+                    ))
+                })
+                .join()
+        });
+        let (token, lifetime_ms) = match signed {
+            Ok(Ok(Ok(token))) => token,
+            Ok(Ok(Err(err))) => {
+                return Err(format!("signing the MSK IAM token failed: {err}").into());
+            }
+            Ok(Err(_)) => return Err("signing the MSK IAM token timed out".into()),
+            Err(_) => return Err("signing the MSK IAM token panicked".into()),
+        };
+        Ok(OAuthToken {
+            token,
+            principal_name: String::new(),
+            lifetime_ms,
+        })
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
+
+/// Creates a producer for `config`. Once per cold start: it holds the broker connections.
+pub fn create_producer(
+    config: &KafkaConfig,
+    credentials: Option<SharedCredentialsProvider>,
+) -> Result<FutureProducer<KafkaContext>> {
+    config
+        .producer_config()
+        .create_with_context(KafkaContext::new(config, credentials)?)
+        .map_err(|err| Error::Rejected {
+            dependency: KAFKA,
+            action: "create a producer",
+            source: Box::new(err),
+        })
+}
+
+/// Whether a produce error is worth retrying: broker or network trouble, not a bad record.
+fn produce_error(action: &'static str, error: KafkaError) -> Error {
+    let permanent = matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidRecord
+        )
+    );
+    let source = Box::new(error);
+    if permanent {
+        Error::Rejected {
+            dependency: KAFKA,
+            action,
+            source,
+        }
+    } else {
+        Error::Unavailable {
+            dependency: KAFKA,
+            action,
+            source,
+        }
+    }
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Publishes order events to one topic, keyed by order id so that an order's events stay in order.
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    producer: FutureProducer<KafkaContext>,
+    topic: String,
+}
+
+impl KafkaPublisher {
+    pub fn new(producer: FutureProducer<KafkaContext>, topic: impl Into<String>) -> Self {
+        Self {
+            producer,
+            topic: topic.into(),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Sends one record to any topic and waits for the broker's acknowledgement.
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> Result<Delivered> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+        record.key = key;
+        record.payload = payload;
+        // A full local queue waits as long as a delivery may take; after that the producer fails
+        // the record itself (message.timeout.ms).
+        let delivery = self
+            .producer
+            .send(
+                record,
+                Timeout::After(KafkaConfig::DEFAULT_DELIVERY_TIMEOUT),
+            )
+            .await
+            .map_err(|(err, _)| produce_error("publish a record", err))?;
+        Ok(Delivered {
+            partition: delivery.partition,
+            offset: delivery.offset,
+        })
+    }
+
+    /// Waits until every record sent so far is acknowledged: on shutdown, so nothing is lost.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer
+            .flush(Timeout::After(timeout))
+            .map_err(|err| produce_error("flush the producer", err))
+    }
+}
+
+impl EventPublisher for KafkaPublisher {
+    #[instrument(skip_all, fields(order_id = %event.order_id, event_type = %event.event_type))]
+    async fn publish(&self, event: &OrderEvent) -> Result<()> {
+        let payload = serde_json::to_vec(event).map_err(|err| Error::Rejected {
+            dependency: KAFKA,
+            action: "encode an event",
+            source: Box::new(err),
+        })?;
+        let mut record_headers = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(event.event_type.as_str()),
+            })
+            .insert(Header {
+                key: headers::CONTENT_TYPE,
+                value: Some(headers::JSON),
+            });
+        if let Some(id) = &event.event_id {
+            record_headers = record_headers.insert(Header {
+                key: headers::EVENT_ID,
+                value: Some(id.as_str()),
+            });
+        }
+        let delivered = self
+            .send(
+                &self.topic,
+                Some(event.order_id.as_str().as_bytes()),
+                Some(&payload),
+                record_headers,
+            )
+            .await?;
+        debug!(
+            partition = delivered.partition,
+            offset = delivered.offset,
+            "event published"
+        );
+        Ok(())
+    }
+}

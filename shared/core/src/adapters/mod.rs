@@ -1,0 +1,76 @@
+//! Adapters: the ports implemented against DynamoDB, EventBridge Scheduler and Kafka.
+
+pub mod dynamodb;
+pub mod kafka;
+pub mod scheduler;
+pub mod system;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::{Dependency, Error};
+
+/// Error codes that AWS services use for failures a retry can fix.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Maps an AWS SDK error to [`Error::Unavailable`] when a retry may fix it (network, timeout,
+/// throttling, 5xx), to [`Error::Rejected`] otherwise.
+pub(crate) fn sdk_error<E>(
+    dependency: Dependency,
+    action: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || service
+                    .err()
+                    .code()
+                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+        }
+        _ => false,
+    };
+    let source = Box::new(error);
+    if transient {
+        Error::Unavailable {
+            dependency,
+            action,
+            source,
+        }
+    } else {
+        Error::Rejected {
+            dependency,
+            action,
+            source,
+        }
+    }
+}
+
+/// A request builder failed: a required field is missing, which is a defect in this crate.
+pub(crate) fn build_error(
+    dependency: Dependency,
+    action: &'static str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Rejected {
+        dependency,
+        action,
+        source: Box::new(error),
+    }
+}

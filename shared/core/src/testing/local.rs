@@ -1,0 +1,110 @@
+//! Clients for the local services (moto for DynamoDB and the Scheduler, the Kafka broker), with
+//! names unique per test so that tests run in parallel without sharing state.
+//!
+//! The AWS SDK finds moto through `AWS_ENDPOINT_URL` (the Makefile sets it); the broker is at
+//! `KAFKA_BOOTSTRAP_SERVERS`, by default `127.0.0.1:9092`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use tokio::sync::OnceCell;
+
+use crate::adapters::dynamodb::{DynamoStore, admin};
+use crate::adapters::kafka::{KafkaAuth, KafkaConfig};
+use crate::schema::TableNames;
+
+/// A name no other test in this run, or any earlier run against the same services, uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The AWS configuration for the local services, loaded once per test binary.
+pub async fn aws_config() -> &'static SdkConfig {
+    static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+    CONFIG
+        .get_or_init(|| async {
+            assert!(
+                std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                "AWS_ENDPOINT_URL is not set: run the tests with `make test`, or start the \
+                 services with `make services-up` and export the variables the Makefile sets"
+            );
+            aws_config::load_from_env().await
+        })
+        .await
+}
+
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(aws_config().await)
+}
+
+pub async fn scheduler_client() -> aws_sdk_scheduler::Client {
+    aws_sdk_scheduler::Client::new(aws_config().await)
+}
+
+/// A fresh set of tables, created from the schema under a unique prefix.
+pub async fn fresh_tables() -> TableNames {
+    let names = TableNames::with_prefix(format!("{}-", unique_name("test")));
+    admin::create_tables(&dynamodb_client().await, &names)
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "creating tables in moto failed: {}",
+                crate::error::chain(&err)
+            )
+        });
+    names
+}
+
+/// A DynamoDB store on fresh tables.
+pub async fn dynamo_store() -> DynamoStore {
+    DynamoStore::new(dynamodb_client().await, &fresh_tables().await)
+}
+
+/// The local broker's address.
+pub fn kafka_bootstrap_servers() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn kafka_config() -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: kafka_bootstrap_servers(),
+        auth: KafkaAuth::Plaintext,
+        client_id: unique_name("orderflow-test"),
+        delivery_timeout: KafkaConfig::DEFAULT_DELIVERY_TIMEOUT,
+    }
+}
+
+/// Creates a topic with a unique name and `partitions` partitions, and returns its name.
+pub async fn fresh_topic(partitions: i32) -> String {
+    let name = unique_name("test-topic");
+    let admin: AdminClient<DefaultClientContext> = kafka_config()
+        .client_config()
+        .create()
+        .unwrap_or_else(|err| panic!("creating a Kafka admin client failed: {err}"));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+            &options,
+        )
+        .await
+        .unwrap_or_else(|err| panic!("creating topic {name} failed: {err}"));
+    for result in results {
+        if let Err((topic, code)) = result {
+            panic!("creating topic {topic} failed: {code}");
+        }
+    }
+    name
+}

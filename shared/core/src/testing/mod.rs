@@ -1,0 +1,8 @@
+//! In-memory fakes of the ports, for fast domain tests, and the contract tests that both the fakes
+//! and the real adapters pass, so the fakes cannot drift from the real thing.
+
+pub mod contract;
+mod fakes;
+pub mod local;
+
+pub use fakes::{FixedClock, InMemoryScheduler, InMemoryStore, RecordingPublisher, SequentialIds};

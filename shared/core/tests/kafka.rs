@@ -1,0 +1,213 @@
+//! The Kafka adapter against the local broker: a produce/consume round trip, and its failures.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use base64::Engine;
+use orderflow_core::adapters::kafka::{
+    KafkaAuth, KafkaConfig, KafkaContext, KafkaPublisher, create_producer,
+};
+use orderflow_core::error::{Dependency, Error};
+use orderflow_core::ports::EventPublisher;
+use orderflow_core::testing::local;
+use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
+use rdkafka::ClientContext;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+
+fn event(order: &str, event_type: EventType) -> OrderEvent {
+    OrderEvent::new(
+        OrderId::parse(order).unwrap(),
+        UserId::parse("u-1").unwrap(),
+        event_type,
+        chrono::Utc::now(),
+    )
+}
+
+/// Reads `count` records from the start of `topic`.
+async fn consume(topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: StreamConsumer = local::kafka_config()
+        .client_config()
+        .set("group.id", local::unique_name("test-group"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut records = Vec::new();
+    while records.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} records arrived", records.len()))
+            .expect("receive");
+        records.push(message.detach());
+    }
+    records
+}
+
+fn headers(message: &rdkafka::message::OwnedMessage) -> BTreeMap<String, String> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn published_events_arrive_keyed_by_order_with_headers() {
+    let topic = local::fresh_topic(3).await;
+    let producer = create_producer(&local::kafka_config(), None).expect("producer");
+    let publisher = KafkaPublisher::new(producer, topic.clone());
+    let sent = [
+        event("o-1", EventType::Created),
+        event("o-2", EventType::Created),
+        event("o-1", EventType::Paid),
+        event("o-2", EventType::Timeout),
+        event("o-2", EventType::Cancelled),
+    ];
+    for event in &sent {
+        publisher.publish(event).await.expect("publish");
+    }
+
+    let received = consume(&topic, sent.len()).await;
+    let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
+    let mut per_order: BTreeMap<String, Vec<EventType>> = BTreeMap::new();
+    for message in &received {
+        let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf-8 key");
+        let value: OrderEvent =
+            serde_json::from_slice(message.payload().expect("value")).expect("event json");
+        assert_eq!(value.order_id.as_str(), key, "the key is the order id");
+        assert!(sent.contains(&value), "{value:?} was not sent");
+        let headers = headers(message);
+        assert_eq!(
+            headers.get("event_type").map(String::as_str),
+            Some(value.event_type.as_str())
+        );
+        assert_eq!(
+            headers.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
+        assert_eq!(
+            headers.get("event_id"),
+            value.event_id.as_ref().map(|id| id.to_string()).as_ref()
+        );
+        // One order's events share a partition, so they are consumed in the order published.
+        let partition = *partitions.entry(key.clone()).or_insert(message.partition());
+        assert_eq!(
+            partition,
+            message.partition(),
+            "order {key} changed partition"
+        );
+        per_order.entry(key).or_default().push(value.event_type);
+    }
+    assert_eq!(per_order["o-1"], [EventType::Created, EventType::Paid]);
+    assert_eq!(
+        per_order["o-2"],
+        [EventType::Created, EventType::Timeout, EventType::Cancelled]
+    );
+    publisher.flush(Duration::from_secs(5)).expect("flush");
+}
+
+#[tokio::test]
+async fn publishing_to_an_unreachable_broker_fails_retryably_within_the_delivery_timeout() {
+    let config = KafkaConfig {
+        bootstrap_servers: "127.0.0.1:9".into(),
+        delivery_timeout: Duration::from_millis(1500),
+        ..local::kafka_config()
+    };
+    let publisher = KafkaPublisher::new(
+        create_producer(&config, None).expect("producer"),
+        "order-events",
+    );
+    let started = std::time::Instant::now();
+    let err = publisher
+        .publish(&event("o-1", EventType::Created))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable {
+                dependency: Dependency::Kafka,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn msk_iam_needs_credentials() {
+    let config = KafkaConfig {
+        auth: KafkaAuth::MskIam {
+            region: "eu-west-1".into(),
+        },
+        ..local::kafka_config()
+    };
+    let err = KafkaContext::new(&config, None)
+        .err()
+        .expect("no credentials is an error");
+    assert!(
+        matches!(
+            err,
+            Error::Rejected {
+                dependency: Dependency::Kafka,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msk_iam_tokens_are_signed_connect_requests() {
+    let config = KafkaConfig {
+        auth: KafkaAuth::MskIam {
+            region: "eu-west-1".into(),
+        },
+        ..local::kafka_config()
+    };
+    let credentials = SharedCredentialsProvider::new(Credentials::for_tests());
+    let context = KafkaContext::new(&config, Some(credentials)).expect("context");
+    let token = tokio::task::spawn_blocking(move || {
+        context
+            .generate_oauth_token(None)
+            .map(|t| (t.token, t.lifetime_ms))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("task")
+    .expect("token");
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token.0)
+            .expect("base64url"),
+    )
+    .expect("utf-8");
+    assert!(
+        url.starts_with("https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect"),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert!(
+        token.1 > chrono::Utc::now().timestamp_millis(),
+        "the token expires in the future"
+    );
+}
