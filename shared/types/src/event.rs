@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use chrono::SubsecRound;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventId, OrderId, UserId};
@@ -63,7 +64,7 @@ pub struct OrderEvent {
 }
 
 impl OrderEvent {
-    /// A new event with a fresh id.
+    /// A new event with a fresh id. The time is kept to the millisecond, as the wire keeps it.
     pub fn new(
         order_id: OrderId,
         user_id: UserId,
@@ -75,7 +76,7 @@ impl OrderEvent {
             user_id,
             event_type,
             event_id: Some(EventId::generate()),
-            occurred_at: Some(occurred_at),
+            occurred_at: Some(occurred_at.trunc_subsecs(3)),
         }
     }
 }
@@ -133,5 +134,13 @@ mod tests {
         );
         assert!(event.event_id.is_some());
         assert_eq!(event.occurred_at, Some(at));
+        let precise = time::parse("2026-11-25T20:00:00.123456789Z").unwrap();
+        let event = OrderEvent::new(event.order_id, event.user_id, EventType::Paid, precise);
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OrderEvent>(&json).unwrap(),
+            event,
+            "round-trips exactly"
+        );
     }
 }

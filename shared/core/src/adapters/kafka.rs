@@ -158,10 +158,13 @@ impl ClientContext for KafkaContext {
         let signed = std::thread::scope(|scope| {
             scope
                 .spawn(move || {
-                    runtime.block_on(tokio::time::timeout(
-                        Duration::from_secs(10),
-                        generate_auth_token_from_credentials_provider(region, credentials),
-                    ))
+                    runtime.block_on(async move {
+                        tokio::time::timeout(
+                            Duration::from_secs(10),
+                            generate_auth_token_from_credentials_provider(region, credentials),
+                        )
+                        .await
+                    })
                 })
                 .join()
         });

@@ -1,16 +1,18 @@
 //! The real clock and id source.
 
+use chrono::SubsecRound;
 use orderflow_types::{EventId, OrderId, Timestamp};
 
 use crate::ports::{Clock, IdSource};
 
-/// The system clock.
+/// The system clock, at millisecond precision: the precision timestamps have on the wire and in
+/// DynamoDB, so that what is stored reads back equal.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        chrono::Utc::now()
+        chrono::Utc::now().trunc_subsecs(3)
     }
 }
 

@@ -155,7 +155,7 @@ impl OrderStore for InMemoryStore {
             .filter(|o| &o.user_id == user)
             .cloned()
             .collect();
-        orders.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        orders.sort_by_key(|order| std::cmp::Reverse(order.created_at));
         paginate(orders, page)
     }
 
@@ -243,7 +243,7 @@ impl NotificationStore for InMemoryStore {
             .filter(|n| &n.user_id == user)
             .cloned()
             .collect();
-        notifications.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        notifications.sort_by_key(|notification| std::cmp::Reverse(notification.created_at));
         paginate(notifications, page)
     }
 }

@@ -93,7 +93,9 @@ pub async fn fresh_topic(partitions: i32) -> String {
         .client_config()
         .create()
         .unwrap_or_else(|err| panic!("creating a Kafka admin client failed: {err}"));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(15)));
     let results = admin
         .create_topics(
             &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
