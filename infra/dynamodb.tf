@@ -1,0 +1,62 @@
+locals {
+  # Physical table names are this prefix plus the logical name: the functions get the prefix as
+  # DYNAMODB_TABLE_PREFIX.
+  table_prefix = "${var.project}-${var.environment}-"
+
+  # The schema the code uses. The local stack and the tests create their tables from the same
+  # file (shared/core/src/schema.rs), so what runs locally is what is deployed.
+  dynamodb_tables = jsondecode(file("${path.module}/../shared/core/schema/dynamodb.json"))
+}
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.dynamodb_tables
+
+  name                        = "${local.table_prefix}${each.key}"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = each.value.hash_key
+  range_key                   = try(each.value.range_key, null)
+  deletion_protection_enabled = var.dynamodb_deletion_protection
+
+  dynamic "attribute" {
+    for_each = each.value.attributes
+    content {
+      name = attribute.key
+      type = attribute.value
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = try(each.value.global_secondary_indexes, [])
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = global_secondary_index.value.range_key
+      projection_type = global_secondary_index.value.projection_type
+    }
+  }
+
+  dynamic "local_secondary_index" {
+    for_each = try(each.value.local_secondary_indexes, [])
+    content {
+      name            = local_secondary_index.value.name
+      range_key       = local_secondary_index.value.range_key
+      projection_type = local_secondary_index.value.projection_type
+    }
+  }
+
+  dynamic "ttl" {
+    for_each = try(each.value.ttl_attribute, null) == null ? [] : [each.value.ttl_attribute]
+    content {
+      attribute_name = ttl.value
+      enabled        = true
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
