@@ -9,5 +9,6 @@ pub mod ports;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timeouts;
 
 pub use error::{Dependency, Error, Result};

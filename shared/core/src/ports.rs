@@ -181,6 +181,13 @@ pub trait EventPublisher: Send + Sync {
     fn publish(&self, event: &OrderEvent) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// A shared publisher publishes: handlers and tests can hold the same one.
+impl<T: EventPublisher> EventPublisher for std::sync::Arc<T> {
+    fn publish(&self, event: &OrderEvent) -> impl Future<Output = Result<()>> + Send {
+        (**self).publish(event)
+    }
+}
+
 /// Schedules and removes payment timeouts. Both are idempotent.
 pub trait TimeoutScheduler: Send + Sync {
     /// Arranges for `timeout` to be delivered at its `payment_due_at`. An existing schedule for the

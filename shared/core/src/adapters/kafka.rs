@@ -47,6 +47,35 @@ pub struct KafkaConfig {
 impl KafkaConfig {
     pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// Reads `KAFKA_BOOTSTRAP_SERVERS` (required), `KAFKA_AUTH` (`plaintext`, the default, or
+    /// `msk-iam`, which needs `AWS_REGION`) through `var`, so that a function's config module stays
+    /// the one place that touches its environment. Errors name the variable.
+    pub fn from_vars(
+        client_id: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let bootstrap_servers = var("KAFKA_BOOTSTRAP_SERVERS")
+            .filter(|servers| !servers.trim().is_empty())
+            .ok_or("KAFKA_BOOTSTRAP_SERVERS is not set")?;
+        let auth = match var("KAFKA_AUTH").as_deref() {
+            None | Some("plaintext") => KafkaAuth::Plaintext,
+            Some("msk-iam") => KafkaAuth::MskIam {
+                region: var("AWS_REGION").ok_or("KAFKA_AUTH=msk-iam needs AWS_REGION")?,
+            },
+            Some(other) => {
+                return Err(format!(
+                    "KAFKA_AUTH must be plaintext or msk-iam, not {other:?}"
+                ));
+            }
+        };
+        Ok(Self {
+            bootstrap_servers,
+            auth,
+            client_id: client_id.to_owned(),
+            delivery_timeout: Self::DEFAULT_DELIVERY_TIMEOUT,
+        })
+    }
+
     /// The client settings every orderflow Kafka client shares.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -328,5 +357,69 @@ impl EventPublisher for KafkaPublisher {
             "event published"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> std::result::Result<KafkaConfig, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        KafkaConfig::from_vars("test", |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn configuration_defaults_to_plaintext() {
+        let config = from(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")]).unwrap();
+        assert_eq!(config.auth, KafkaAuth::Plaintext);
+        assert_eq!(
+            config.client_config().get("security.protocol"),
+            Some("plaintext")
+        );
+    }
+
+    #[test]
+    fn msk_iam_uses_sasl_ssl_with_oauthbearer() {
+        let config = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "b-1.msk:9098"),
+            ("KAFKA_AUTH", "msk-iam"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.auth,
+            KafkaAuth::MskIam {
+                region: "eu-west-1".into()
+            }
+        );
+        let client = config.producer_config();
+        assert_eq!(client.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(client.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        assert_eq!(client.get("acks"), Some("all"));
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+        assert_eq!(client.get("message.timeout.ms"), Some("5000"));
+    }
+
+    #[test]
+    fn configuration_errors_name_the_variable() {
+        assert_eq!(from(&[]).unwrap_err(), "KAFKA_BOOTSTRAP_SERVERS is not set");
+        let err = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "b:9098"),
+            ("KAFKA_AUTH", "sasl"),
+        ])
+        .unwrap_err();
+        assert!(err.starts_with("KAFKA_AUTH must be"), "{err}");
+        let err = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "b:9098"),
+            ("KAFKA_AUTH", "msk-iam"),
+        ])
+        .unwrap_err();
+        assert_eq!(err, "KAFKA_AUTH=msk-iam needs AWS_REGION");
     }
 }

@@ -1,0 +1,8 @@
+//! order-timeout: the EventBridge Scheduler target. Its input is the schedule's `PaymentTimeout`
+//! payload, delivered as it is (no envelope); it publishes the order's `timeout` event.
+
+mod config;
+mod handler;
+
+pub use config::Config;
+pub use handler::{Deps, HandlerError, handle};
