@@ -1,0 +1,61 @@
+# orderflow developer entry points. `make` alone lists them.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+SERVICES := bash scripts/services.sh
+
+# Local stand-ins for AWS, read by the Rust code, the tests and
+# scripts/services.sh alike. `?=` lets a value from the environment or the
+# command line win, e.g. `make test MOTO_PORT=4567` when 4566 is taken.
+MOTO_PORT ?= 4566
+KAFKA_PORT ?= 9092
+AWS_ENDPOINT_URL ?= http://127.0.0.1:$(MOTO_PORT)
+AWS_REGION ?= us-east-1
+# moto accepts any credentials, but the SDK refuses to sign without some.
+AWS_ACCESS_KEY_ID ?= test
+AWS_SECRET_ACCESS_KEY ?= test
+KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
+# Builds aws-lc without its CPU-jitter entropy source, which costs every new
+# process (each test binary, each Lambda cold start) tens of milliseconds
+# before its first TLS or random call. It is a build input of aws-lc-sys:
+# keeping it the same for every target avoids rebuilding that crate.
+AWS_LC_SYS_NO_JITTER_ENTROPY ?= 1
+
+export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
+	AWS_SECRET_ACCESS_KEY KAFKA_BOOTSTRAP_SERVERS AWS_LC_SYS_NO_JITTER_ENTROPY
+
+.PHONY: help setup services-up services-down services-status fmt lint test
+
+help: ## List the targets
+	@printf 'Usage: make TARGET\n\nTargets:\n'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' \
+		$(MAKEFILE_LIST)
+
+setup: ## Install the missing tools: moto, tansu, cargo-lambda, zig
+	$(SERVICES) setup
+
+services-up: ## Start moto and tansu, then create the tables and topics
+	$(SERVICES) up
+	cargo run --quiet --locked -p orderflow-devstack -- bootstrap
+
+services-down: ## Stop moto and tansu
+	$(SERVICES) down
+
+services-status: ## Show whether moto and tansu are running
+	$(SERVICES) status
+
+fmt: ## Format the code
+	cargo fmt --all
+
+lint: ## Check formatting and run clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Tests create their own uniquely named tables and topics, so no bootstrap.
+# `with` stops afterwards only the services it had to start, even when the
+# tests fail, and exits with the tests' status.
+test: lint ## Lint, then run every test against local moto and tansu
+	$(SERVICES) with -- cargo test --workspace --locked
