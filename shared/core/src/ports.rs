@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+pub use orderflow_types::api::Page;
 use orderflow_types::{
     CancelReason, DailySales, EventId, Notification, Order, OrderEvent, OrderId, PaymentTimeout,
     Product, ProductId, ProductSales, Timestamp, UserId,
@@ -67,13 +68,6 @@ impl Default for PageRequest {
     fn default() -> Self {
         Self::first(Self::DEFAULT_LIMIT)
     }
-}
-
-/// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 /// The result of a write that only applies once (a conditional put).
@@ -196,4 +190,29 @@ pub trait TimeoutScheduler: Send + Sync {
 
     /// Removes the order's pending timeout. A schedule that is gone already is not an error.
     fn cancel(&self, order: &OrderId) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_requests_default_and_bound_the_limit() {
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap(),
+            PageRequest::first(20)
+        );
+        let request = PageRequest::parse(Some("100"), Some("abc")).unwrap();
+        assert_eq!(
+            (request.limit, request.cursor.as_deref()),
+            (100, Some("abc"))
+        );
+        for bad in ["0", "101", "-1", "ten", ""] {
+            let err = PageRequest::parse(Some(bad), None).unwrap_err();
+            assert!(
+                matches!(err, Error::Validation(ref m) if m.contains("1 to 100")),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

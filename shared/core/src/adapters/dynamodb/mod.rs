@@ -112,6 +112,39 @@ impl DynamoStore {
             },
         }
     }
+
+    /// One page of a user's items from an index keyed by `user_id` and `created_at`, newest first.
+    async fn newest_first<T>(
+        &self,
+        query: UserQuery<'_>,
+        user: &UserId,
+        request: &PageRequest,
+        decode: impl Fn(&Item) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let output = self
+            .client
+            .query()
+            .table_name(query.table)
+            .index_name(query.index)
+            .key_condition_expression("#user = :user")
+            .expression_attribute_names("#user", attr::USER_ID)
+            .expression_attribute_values(":user", s(user.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::from(request.limit))
+            .set_exclusive_start_key(start_key(request, query.page_key)?)
+            .send()
+            .await
+            .map_err(|err| sdk_error(DYNAMODB, query.action, err))?;
+        page(output.items, output.last_evaluated_key, decode)
+    }
+}
+
+/// A per-user listing: which table and index, and the attributes of its page keys.
+struct UserQuery<'a> {
+    table: &'a str,
+    index: &'static str,
+    page_key: &'static [&'static str],
+    action: &'static str,
 }
 
 fn code(reason: &CancellationReason) -> &str {
@@ -263,28 +296,14 @@ impl OrderStore for DynamoStore {
     }
 
     async fn list_orders(&self, user: &UserId, request: &PageRequest) -> Result<Page<Order>> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.orders)
-            .index_name(ORDERS_BY_USER)
-            .key_condition_expression("#user = :user")
-            .expression_attribute_names("#user", attr::USER_ID)
-            .expression_attribute_values(":user", s(user.as_str()))
-            .scan_index_forward(false)
-            .limit(i32::from(request.limit))
-            .set_exclusive_start_key(start_key(
-                request,
-                &[attr::ORDER_ID, attr::USER_ID, attr::CREATED_AT],
-            )?)
-            .send()
+        let query = UserQuery {
+            table: &self.orders,
+            index: ORDERS_BY_USER,
+            page_key: &[attr::ORDER_ID, attr::USER_ID, attr::CREATED_AT],
+            action: "list a user's orders",
+        };
+        self.newest_first(query, user, request, codec::order_from_item)
             .await
-            .map_err(|err| sdk_error(DYNAMODB, "list a user's orders", err))?;
-        page(
-            output.items,
-            output.last_evaluated_key,
-            codec::order_from_item,
-        )
     }
 
     #[instrument(skip_all, fields(order_id = %id))]
@@ -421,28 +440,14 @@ impl NotificationStore for DynamoStore {
         user: &UserId,
         request: &PageRequest,
     ) -> Result<Page<Notification>> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.notifications)
-            .index_name(NOTIFICATIONS_BY_TIME)
-            .key_condition_expression("#user = :user")
-            .expression_attribute_names("#user", attr::USER_ID)
-            .expression_attribute_values(":user", s(user.as_str()))
-            .scan_index_forward(false)
-            .limit(i32::from(request.limit))
-            .set_exclusive_start_key(start_key(
-                request,
-                &[attr::USER_ID, attr::NOTIFICATION_ID, attr::CREATED_AT],
-            )?)
-            .send()
+        let query = UserQuery {
+            table: &self.notifications,
+            index: NOTIFICATIONS_BY_TIME,
+            page_key: &[attr::USER_ID, attr::NOTIFICATION_ID, attr::CREATED_AT],
+            action: "list a user's notifications",
+        };
+        self.newest_first(query, user, request, codec::notification_from_item)
             .await
-            .map_err(|err| sdk_error(DYNAMODB, "list a user's notifications", err))?;
-        page(
-            output.items,
-            output.last_evaluated_key,
-            codec::notification_from_item,
-        )
     }
 }
 
