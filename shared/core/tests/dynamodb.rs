@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{KeyType, TimeToLiveStatus};
 use orderflow_core::adapters::dynamodb::{DynamoStore, admin};
 use orderflow_core::error::{Dependency, Error};
 use orderflow_core::ports::{OrderStore, ProductStore};
-use orderflow_core::schema::{TABLES, TableNames};
+use orderflow_core::schema::{IndexSpec, TABLES, TableNames, TableSpec};
 use orderflow_core::testing::local;
 use orderflow_types::{Order, OrderId, OrderLine, Product, ProductId, Quantity, UserId};
 
@@ -21,6 +21,24 @@ fn key_names(keys: &[aws_sdk_dynamodb::types::KeySchemaElement]) -> (String, Opt
         find(KeyType::Hash).unwrap_or_default(),
         find(KeyType::Range),
     )
+}
+
+/// An index's name and its (hash, range) key attributes.
+type IndexKeys = (String, (String, Option<String>));
+
+fn index_keys(name: Option<&str>, keys: &[aws_sdk_dynamodb::types::KeySchemaElement]) -> IndexKeys {
+    (name.unwrap_or_default().to_owned(), key_names(keys))
+}
+
+/// What the schema says an index's keys are; a local index shares the table's hash key.
+fn declared(spec: &TableSpec, indexes: &[IndexSpec]) -> Vec<IndexKeys> {
+    indexes
+        .iter()
+        .map(|i| {
+            let hash = i.hash_key.clone().unwrap_or_else(|| spec.hash_key.clone());
+            (i.name.clone(), (hash, Some(i.range_key.clone())))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -59,52 +77,26 @@ async fn created_tables_match_the_schema_file() {
             .collect();
         assert_eq!(attributes, spec.attributes, "{name}");
 
-        let gsis: Vec<(String, (String, Option<String>))> = table
+        let gsis: Vec<IndexKeys> = table
             .global_secondary_indexes()
             .iter()
-            .map(|i| {
-                (
-                    i.index_name().unwrap_or_default().to_owned(),
-                    key_names(i.key_schema()),
-                )
-            })
+            .map(|i| index_keys(i.index_name(), i.key_schema()))
             .collect();
-        let expected: Vec<_> = spec
-            .global_secondary_indexes
-            .iter()
-            .map(|i| {
-                (
-                    i.name.clone(),
-                    (
-                        i.hash_key.clone().unwrap_or_default(),
-                        Some(i.range_key.clone()),
-                    ),
-                )
-            })
-            .collect();
-        assert_eq!(gsis, expected, "{name}");
-
-        let lsis: Vec<(String, (String, Option<String>))> = table
+        assert_eq!(
+            gsis,
+            declared(spec, &spec.global_secondary_indexes),
+            "{name}"
+        );
+        let lsis: Vec<IndexKeys> = table
             .local_secondary_indexes()
             .iter()
-            .map(|i| {
-                (
-                    i.index_name().unwrap_or_default().to_owned(),
-                    key_names(i.key_schema()),
-                )
-            })
+            .map(|i| index_keys(i.index_name(), i.key_schema()))
             .collect();
-        let expected: Vec<_> = spec
-            .local_secondary_indexes
-            .iter()
-            .map(|i| {
-                (
-                    i.name.clone(),
-                    (spec.hash_key.clone(), Some(i.range_key.clone())),
-                )
-            })
-            .collect();
-        assert_eq!(lsis, expected, "{name}");
+        assert_eq!(
+            lsis,
+            declared(spec, &spec.local_secondary_indexes),
+            "{name}"
+        );
 
         let ttl = client
             .describe_time_to_live()
