@@ -58,4 +58,4 @@ lint: ## Check formatting and run clippy with warnings as errors
 # `with` stops afterwards only the services it had to start, even when the
 # tests fail, and exits with the tests' status.
 test: lint ## Lint, then run every test against local moto and tansu
-	$(SERVICES) with -- cargo test --workspace --locked
+	$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked

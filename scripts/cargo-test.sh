@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+#
+# Runs `cargo test` with the given arguments and ends with one plain line that
+# counts every test of every test binary, e.g. "tests: 84 passed, 0 failed".
+# cargo prints a "test result" line per binary, and the last ones are often
+# the doc-test runs of crates that have no doc tests ("0 passed"); the total
+# is what a reader, and CI, needs to see. The exit status is cargo's.
+
+set -euo pipefail
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+rc=0
+cargo test "$@" 2>&1 | tee "$log" || rc=$?
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$rc"
