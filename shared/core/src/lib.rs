@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod error;
+pub mod events;
 pub mod ports;
 pub mod schema;
 #[cfg(feature = "testing")]

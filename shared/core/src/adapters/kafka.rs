@@ -17,9 +17,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::runtime::Handle;
-use tracing::{debug, instrument};
+use tracing::{debug, info, instrument};
 
 use crate::error::{Dependency, Error, Result};
+use crate::events::{DeadLetters, RawRecord};
 use crate::ports::EventPublisher;
 
 const KAFKA: Dependency = Dependency::Kafka;
@@ -355,6 +356,79 @@ impl EventPublisher for KafkaPublisher {
             partition = delivered.partition,
             offset = delivered.offset,
             "event published"
+        );
+        Ok(())
+    }
+}
+
+/// Names of the headers a dead-lettered record gets besides its own.
+pub mod dead_letter_headers {
+    pub const REASON: &str = "dlq-reason";
+    pub const SOURCE_TOPIC: &str = "dlq-source-topic";
+    pub const SOURCE_PARTITION: &str = "dlq-source-partition";
+    pub const SOURCE_OFFSET: &str = "dlq-source-offset";
+}
+
+/// The dead-letter topic: each record with its original key, value and headers, plus headers that
+/// say why and where it came from, so it can be inspected and replayed.
+#[derive(Clone)]
+pub struct KafkaDeadLetters {
+    publisher: KafkaPublisher,
+    topic: String,
+}
+
+impl KafkaDeadLetters {
+    /// Sends through `publisher`'s producer to `topic`.
+    pub fn new(publisher: KafkaPublisher, topic: impl Into<String>) -> Self {
+        Self {
+            publisher,
+            topic: topic.into(),
+        }
+    }
+}
+
+impl DeadLetters for KafkaDeadLetters {
+    async fn dead_letter(&self, record: &RawRecord, reason: &str) -> Result<()> {
+        use dead_letter_headers::*;
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 4);
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value),
+            });
+        }
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        headers = headers
+            .insert(Header {
+                key: REASON,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: SOURCE_TOPIC,
+                value: Some(&record.topic),
+            })
+            .insert(Header {
+                key: SOURCE_PARTITION,
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: SOURCE_OFFSET,
+                value: Some(&offset),
+            });
+        let delivered = self
+            .publisher
+            .send(
+                &self.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                headers,
+            )
+            .await?;
+        info!(
+            dlq_partition = delivered.partition,
+            dlq_offset = delivered.offset,
+            "record dead-lettered"
         );
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 pub mod dynamodb;
 pub mod kafka;
+pub mod msk;
 pub mod scheduler;
 pub mod system;
 

@@ -8,6 +8,7 @@ use orderflow_types::{
 };
 
 use crate::error::{Error, Result, Shortage};
+use crate::events::{DeadLetters, RawRecord};
 use crate::ports::{
     Clock, EventPublisher, IdSource, NotificationStore, OrderStore, Page, PageRequest,
     ProductStore, SalesStore, TimeoutScheduler, Transition, Written,
@@ -330,6 +331,25 @@ impl TimeoutScheduler for InMemoryScheduler {
 
     async fn cancel(&self, order: &OrderId) -> Result<()> {
         lock(&self.pending).remove(order);
+        Ok(())
+    }
+}
+
+/// Keeps every dead-lettered record with its reason.
+#[derive(Debug, Default)]
+pub struct RecordingDeadLetters {
+    records: Mutex<Vec<(RawRecord, String)>>,
+}
+
+impl RecordingDeadLetters {
+    pub fn records(&self) -> Vec<(RawRecord, String)> {
+        lock(&self.records).clone()
+    }
+}
+
+impl DeadLetters for RecordingDeadLetters {
+    async fn dead_letter(&self, record: &RawRecord, reason: &str) -> Result<()> {
+        lock(&self.records).push((record.clone(), reason.to_owned()));
         Ok(())
     }
 }

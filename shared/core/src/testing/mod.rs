@@ -5,4 +5,7 @@ pub mod contract;
 mod fakes;
 pub mod local;
 
-pub use fakes::{FixedClock, InMemoryScheduler, InMemoryStore, RecordingPublisher, SequentialIds};
+pub use fakes::{
+    FixedClock, InMemoryScheduler, InMemoryStore, RecordingDeadLetters, RecordingPublisher,
+    SequentialIds,
+};

@@ -1,0 +1,9 @@
+//! order-events: the MSK event source mapping's target. Decodes each Kafka record and applies it
+//! (see `orderflow_core::events`); answers with a partial batch response naming, per partition,
+//! the first record not done.
+
+mod config;
+mod handler;
+
+pub use config::Config;
+pub use handler::{Deps, HandlerError, handle};

@@ -1,0 +1,587 @@
+//! order-events against the real local services: events are produced to the broker, read back and
+//! wrapped into `KafkaEvent` batches exactly as the MSK event source mapping does, then handled
+//! with the DynamoDB store and the Kafka producer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::kafka::KafkaEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use order_events::{Deps, handle};
+use orderflow_core::adapters::dynamodb::DynamoStore;
+use orderflow_core::adapters::kafka::{KafkaDeadLetters, KafkaPublisher, create_producer};
+use orderflow_core::adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
+use orderflow_core::events::RawRecord;
+use orderflow_core::ports::{
+    EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, SalesStore,
+};
+use orderflow_core::schema::TableNames;
+use orderflow_core::testing::local;
+use orderflow_types::{
+    EventType, Order, OrderEvent, OrderId, OrderLine, OrderStatus, Product, ProductId, Quantity,
+    UserId,
+};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+
+const PRODUCTS: [(&str, u64); 3] = [("sku-a", 10), ("sku-b", 5), ("sku-c", 50)];
+
+/// A fresh stack: tables with the products above, an event topic and a dead-letter topic.
+struct Stack {
+    store: DynamoStore,
+    tables: TableNames,
+    topic: String,
+    dead_letter_topic: String,
+    publisher: KafkaPublisher,
+}
+
+impl Stack {
+    async fn new(partitions: i32) -> Self {
+        let tables = local::fresh_tables().await;
+        let store = DynamoStore::new(local::dynamodb_client().await, &tables);
+        for (id, stock) in PRODUCTS {
+            let product = Product {
+                product_id: sku(id),
+                name: id.into(),
+                price_cents: 100,
+                stock,
+            };
+            store.put_product(&product).await.expect("product");
+        }
+        let topic = local::fresh_topic(partitions).await;
+        let dead_letter_topic = local::fresh_topic(1).await;
+        let publisher = KafkaPublisher::new(
+            create_producer(&local::kafka_config(), None).expect("producer"),
+            topic.clone(),
+        );
+        Self {
+            store,
+            tables,
+            topic,
+            dead_letter_topic,
+            publisher,
+        }
+    }
+
+    fn deps(
+        &self,
+        store: DynamoStore,
+        report_batch_item_failures: bool,
+    ) -> Deps<DynamoStore, KafkaPublisher, KafkaDeadLetters> {
+        let dead_letters =
+            KafkaDeadLetters::new(self.publisher.clone(), self.dead_letter_topic.clone());
+        Deps::new(
+            store,
+            self.publisher.clone(),
+            dead_letters,
+            report_batch_item_failures,
+        )
+    }
+
+    /// A PENDING order holding `lines` (product, units).
+    async fn place(&self, id: &str, lines: &[(&str, u32)]) -> Order {
+        let now = chrono::Utc::now();
+        let lines = lines
+            .iter()
+            .map(|&(product, units)| OrderLine {
+                product_id: sku(product),
+                quantity: Quantity::new(u64::from(units)).expect("quantity"),
+                unit_price_cents: 100,
+            })
+            .collect();
+        let order = Order::new_pending(
+            order_id(id),
+            user(),
+            lines,
+            now,
+            now + chrono::Duration::minutes(30),
+        );
+        self.store.place_order(&order).await.expect("placed");
+        order
+    }
+
+    async fn publish(&self, id: &str, event_type: EventType) {
+        let event = OrderEvent::new(order_id(id), user(), event_type, chrono::Utc::now());
+        self.publisher.publish(&event).await.expect("published");
+    }
+
+    async fn stock(&self, id: &str) -> u64 {
+        self.store
+            .get_product(&sku(id))
+            .await
+            .expect("get")
+            .expect("exists")
+            .stock
+    }
+
+    async fn status(&self, id: &str) -> OrderStatus {
+        self.store
+            .get_order(&order_id(id))
+            .await
+            .expect("get")
+            .expect("exists")
+            .status
+    }
+
+    /// For every product: initial stock = current stock + units held by PENDING and PAID orders.
+    async fn assert_stock_conserved(&self, orders: &[&str]) {
+        let mut held: BTreeMap<String, u64> = BTreeMap::new();
+        for id in orders {
+            let order = self
+                .store
+                .get_order(&order_id(id))
+                .await
+                .expect("get")
+                .expect("exists");
+            if order.status != OrderStatus::Cancelled {
+                for line in &order.lines {
+                    *held.entry(line.product_id.to_string()).or_default() +=
+                        u64::from(line.quantity.get());
+                }
+            }
+        }
+        for (id, initial) in PRODUCTS {
+            let current = self.stock(id).await;
+            let held = held.get(id).copied().unwrap_or(0);
+            assert_eq!(
+                current + held,
+                initial,
+                "{id}: stock {current} + held {held} != initial {initial}"
+            );
+        }
+    }
+}
+
+fn sku(id: &str) -> ProductId {
+    ProductId::parse(id).expect("valid id")
+}
+
+fn order_id(id: &str) -> OrderId {
+    OrderId::parse(id).expect("valid id")
+}
+
+fn user() -> UserId {
+    UserId::parse("user-1").expect("valid id")
+}
+
+/// Reads every record of `topic` from the start as the raw records they are: at least `count`, and
+/// any more that arrive within a second after those.
+async fn read(topic: &str, count: usize) -> Vec<(RawRecord, i64)> {
+    let consumer: StreamConsumer = local::kafka_config()
+        .client_config()
+        .set("group.id", local::unique_name("esm"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut records = Vec::new();
+    loop {
+        let wait = if records.len() < count {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(1)
+        };
+        let message = match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(message) => message.expect("record"),
+            Err(_) if records.len() >= count => break,
+            Err(_) => panic!("{} of {count} records arrived from {topic}", records.len()),
+        };
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let raw = RawRecord {
+            topic: message.topic().to_owned(),
+            partition: i64::from(message.partition()),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+        };
+        records.push((raw, message.timestamp().to_millis().unwrap_or_default()));
+    }
+    records.sort_by_key(|(raw, _)| (raw.partition, raw.offset));
+    records
+}
+
+/// The event source mapping's batch of `records`.
+fn batch(records: &[(RawRecord, i64)]) -> KafkaEvent {
+    records
+        .iter()
+        .fold(
+            KafkaEventBuilder::new(
+                "arn:aws:kafka:us-east-1:123456789012:cluster/orderflow/1",
+                &local::kafka_bootstrap_servers(),
+            ),
+            |builder, (record, timestamp)| builder.record(record, *timestamp),
+        )
+        .build()
+}
+
+fn invocation(event: KafkaEvent) -> LambdaEvent<KafkaEvent> {
+    LambdaEvent::new(event, Context::default())
+}
+
+fn event_types(records: &[(RawRecord, i64)]) -> Vec<(String, EventType)> {
+    records
+        .iter()
+        .map(|(raw, _)| {
+            let event: OrderEvent =
+                serde_json::from_slice(raw.value.as_deref().expect("value")).expect("event");
+            (event.order_id.to_string(), event.event_type)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_timeout_cancels_a_pending_order_exactly_once_when_delivered_three_times() {
+    let stack = Stack::new(3).await;
+    let deps = stack.deps(stack.store.clone(), true);
+    stack.place("o-1", &[("sku-a", 3), ("sku-b", 5)]).await;
+    stack.publish("o-1", EventType::Timeout).await;
+    let records = read(&stack.topic, 1).await;
+
+    for _ in 0..3 {
+        let response = handle(&deps, invocation(batch(&records)))
+            .await
+            .expect("handled");
+        assert_eq!(response, KafkaBatchResponse::default());
+    }
+    assert_eq!(stack.status("o-1").await, OrderStatus::Cancelled);
+    assert_eq!(
+        (stack.stock("sku-a").await, stack.stock("sku-b").await),
+        (10, 5)
+    );
+    stack.assert_stock_conserved(&["o-1"]).await;
+    let notices = stack
+        .store
+        .list_notifications(&user(), &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(notices.items.len(), 1, "{notices:?}");
+    assert!(notices.items[0].message.contains("not paid in time"));
+
+    // Each delivery announces the cancellation; consumers of `cancelled` are idempotent.
+    let published = read(&stack.topic, 4).await;
+    let cancelled = event_types(&published)
+        .iter()
+        .filter(|(_, t)| *t == EventType::Cancelled)
+        .count();
+    assert_eq!(cancelled, 3);
+    // The announcements notify nobody twice.
+    let cancellations: Vec<_> = published
+        .into_iter()
+        .filter(|record| !records.contains(record))
+        .collect();
+    handle(&deps, invocation(batch(&cancellations)))
+        .await
+        .expect("handled");
+    let notices = stack
+        .store
+        .list_notifications(&user(), &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(notices.items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_after_payment_changes_nothing() {
+    let stack = Stack::new(1).await;
+    let deps = stack.deps(stack.store.clone(), true);
+    stack.place("o-1", &[("sku-a", 4)]).await;
+    stack
+        .store
+        .mark_paid(&order_id("o-1"), chrono::Utc::now())
+        .await
+        .expect("paid");
+    stack.publish("o-1", EventType::Timeout).await;
+    let records = read(&stack.topic, 1).await;
+
+    let response = handle(&deps, invocation(batch(&records)))
+        .await
+        .expect("handled");
+    assert_eq!(response, KafkaBatchResponse::default());
+    assert_eq!(stack.status("o-1").await, OrderStatus::Paid);
+    assert_eq!(stack.stock("sku-a").await, 6);
+    stack.assert_stock_conserved(&["o-1"]).await;
+    let notices = stack
+        .store
+        .list_notifications(&user(), &PageRequest::default())
+        .await
+        .expect("list");
+    assert!(notices.items.is_empty());
+}
+
+#[tokio::test]
+async fn a_redelivered_paid_event_is_counted_once() {
+    let stack = Stack::new(1).await;
+    let deps = stack.deps(stack.store.clone(), true);
+    stack.place("o-1", &[("sku-a", 2), ("sku-c", 3)]).await;
+    let paid_at = chrono::Utc::now();
+    stack
+        .store
+        .mark_paid(&order_id("o-1"), paid_at)
+        .await
+        .expect("paid");
+    stack.publish("o-1", EventType::Paid).await;
+    let records = read(&stack.topic, 1).await;
+
+    for _ in 0..3 {
+        handle(&deps, invocation(batch(&records)))
+            .await
+            .expect("handled");
+    }
+    let day = stack
+        .store
+        .daily_sales(&paid_at.format("%Y-%m-%d").to_string())
+        .await
+        .expect("daily");
+    assert_eq!((day.paid_orders, day.revenue_cents), (1, 500));
+    assert_eq!(
+        stack
+            .store
+            .product_sales(&sku("sku-a"))
+            .await
+            .expect("a")
+            .units_sold,
+        2
+    );
+    assert_eq!(
+        stack
+            .store
+            .product_sales(&sku("sku-c"))
+            .await
+            .expect("c")
+            .units_sold,
+        3
+    );
+}
+
+#[tokio::test]
+async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_of_the_batch_is_applied() {
+    let stack = Stack::new(1).await;
+    let deps = stack.deps(stack.store.clone(), true);
+    stack.place("o-1", &[("sku-a", 1)]).await;
+    stack.publish("o-1", EventType::Created).await;
+    let poison: [(&[u8], &[u8], &str); 3] = [
+        (b"o-2", b"{not json", "the value is not an order event"),
+        (
+            b"o-3",
+            br#"{"order_id":"o-3","user_id":"user-1","event_type":"shipped"}"#,
+            "unknown variant `shipped`",
+        ),
+        (
+            b"o-4",
+            br#"{"order_id":"o-4","user_id":"user-1","event_type":"timeout"}"#,
+            "order o-4 does not exist",
+        ),
+    ];
+    for (key, value, _) in poison {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "trace-id",
+            value: Some("abc"),
+        });
+        stack
+            .publisher
+            .send(&stack.topic, Some(key), Some(value), headers)
+            .await
+            .expect("sent");
+    }
+    stack.publish("o-5", EventType::Created).await;
+    let records = read(&stack.topic, 5).await;
+
+    let response = handle(&deps, invocation(batch(&records)))
+        .await
+        .expect("handled");
+    assert_eq!(
+        response,
+        KafkaBatchResponse::default(),
+        "poison never blocks the partition"
+    );
+    let notices = stack
+        .store
+        .list_notifications(&user(), &PageRequest::default())
+        .await
+        .expect("list");
+    let mut notified: Vec<String> = notices
+        .items
+        .iter()
+        .map(|n| n.order_id.to_string())
+        .collect();
+    notified.sort();
+    assert_eq!(
+        notified,
+        ["o-1", "o-5"],
+        "the valid records around the poison are applied"
+    );
+
+    let dead = read(&stack.dead_letter_topic, 3).await;
+    for ((raw, _), (key, value, reason)) in dead.iter().zip(poison) {
+        let source = records
+            .iter()
+            .find(|(r, _)| r.key.as_deref() == Some(key))
+            .expect("source record");
+        assert_eq!(raw.key.as_deref(), Some(key));
+        assert_eq!(raw.value.as_deref(), Some(value));
+        let headers: BTreeMap<&str, String> = raw
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        assert_eq!(headers["trace-id"], "abc", "original headers are kept");
+        assert!(headers["dlq-reason"].contains(reason), "{headers:?}");
+        assert_eq!(headers["dlq-source-topic"], stack.topic);
+        assert_eq!(
+            headers["dlq-source-partition"],
+            source.0.partition.to_string()
+        );
+        assert_eq!(headers["dlq-source-offset"], source.0.offset.to_string());
+    }
+}
+
+#[tokio::test]
+async fn a_transient_dynamodb_failure_is_reported_per_partition_and_a_redelivery_completes_it() {
+    let stack = Stack::new(3).await;
+    let ids = ["o-1", "o-2", "o-3", "o-4", "o-5", "o-6"];
+    for id in ids {
+        stack.place(id, &[("sku-c", 2)]).await;
+        stack.publish(id, EventType::Created).await;
+        stack.publish(id, EventType::Timeout).await;
+    }
+    let records = read(&stack.topic, ids.len() * 2).await;
+
+    let unreachable = aws_sdk_dynamodb::config::Builder::from(local::aws_config().await)
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let broken = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(unreachable),
+        &stack.tables,
+    );
+    let response = handle(
+        &stack.deps(broken.clone(), true),
+        invocation(batch(&records)),
+    )
+    .await
+    .expect("handled");
+    let mut expected: Vec<(String, i64)> = Vec::new();
+    for (raw, _) in &records {
+        let key = partition_key(&raw.topic, raw.partition);
+        if !expected.iter().any(|(k, _)| *k == key) {
+            expected.push((key, raw.offset));
+        }
+    }
+    let mut reported: Vec<(String, i64)> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| {
+            (
+                f.item_identifier.partition.clone(),
+                f.item_identifier.offset,
+            )
+        })
+        .collect();
+    reported.sort();
+    expected.sort();
+    assert_eq!(
+        reported, expected,
+        "each partition resumes at its first record"
+    );
+    for id in ids {
+        assert_eq!(
+            stack.status(id).await,
+            OrderStatus::Pending,
+            "nothing was applied"
+        );
+    }
+
+    // The same records, delivered again from where each partition stopped.
+    let response = handle(
+        &stack.deps(stack.store.clone(), true),
+        invocation(batch(&records)),
+    )
+    .await
+    .expect("handled");
+    assert_eq!(response, KafkaBatchResponse::default());
+    for id in ids {
+        assert_eq!(stack.status(id).await, OrderStatus::Cancelled);
+    }
+    assert_eq!(stack.stock("sku-c").await, 50);
+    stack.assert_stock_conserved(&ids).await;
+
+    // Configured without partial batch responses, the same failure fails the invocation.
+    let err = handle(&stack.deps(broken, false), invocation(batch(&records)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.partitions, expected.len());
+}
+
+#[tokio::test]
+async fn stock_is_conserved_whatever_order_and_however_often_events_arrive() {
+    let stack = Stack::new(3).await;
+    let deps = stack.deps(stack.store.clone(), true);
+    let ids = ["o-1", "o-2", "o-3", "o-4", "o-5", "o-6", "o-7", "o-8"];
+    for (n, id) in ids.iter().enumerate() {
+        stack
+            .place(id, &[("sku-a", 1), ("sku-c", n as u32 + 1)])
+            .await;
+    }
+    // Half are paid before their timeout fires, some twice over; every order gets a timeout.
+    for id in &ids[..4] {
+        stack
+            .store
+            .mark_paid(&order_id(id), chrono::Utc::now())
+            .await
+            .expect("paid");
+        stack.publish(id, EventType::Paid).await;
+    }
+    for id in ids.iter().rev() {
+        stack.publish(id, EventType::Timeout).await;
+    }
+    for id in [ids[0], ids[5]] {
+        stack.publish(id, EventType::Timeout).await;
+        stack.publish(id, EventType::Paid).await;
+    }
+    let records = read(&stack.topic, 4 + 8 + 4).await;
+
+    // Delivered in overlapping batches, as redeliveries after partial failures are.
+    for window in [&records[..], &records[3..], &records[..9], &records[5..]] {
+        handle(&deps, invocation(batch(window)))
+            .await
+            .expect("handled");
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let expected = if n < 4 {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::Cancelled
+        };
+        assert_eq!(stack.status(id).await, expected, "{id}");
+    }
+    stack.assert_stock_conserved(&ids).await;
+    // o-6 was never paid: its `paid` event can never apply. It is dead-lettered once per delivery
+    // (at least once, like everything on Kafka), always naming the same source record.
+    let dead: Vec<_> = read(&stack.dead_letter_topic, 1).await;
+    let source_offsets: std::collections::BTreeSet<Vec<u8>> = dead
+        .iter()
+        .filter_map(|(raw, _)| {
+            raw.headers
+                .iter()
+                .find(|(k, _)| k == "dlq-source-offset")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(source_offsets.len(), 1, "{dead:?}");
+    assert!(
+        event_types(&dead)
+            .iter()
+            .all(|e| *e == ("o-6".to_string(), EventType::Paid)),
+        "{dead:?}"
+    );
+}
