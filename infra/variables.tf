@@ -31,3 +31,307 @@ variable "dynamodb_deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "lambda_architecture" {
+  description = "Instruction set of every function. Must match the zips: `make package` builds for the same LAMBDA_ARCH that `make plan` and `make deploy` pass here."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "log_retention_days" {
+  description = "How long CloudWatch keeps the functions' and the API's logs."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+# --- Network and Kafka -----------------------------------------------------------------------
+
+variable "vpc_cidr" {
+  description = "Address range of the VPC created for MSK Serverless and the functions (unused with existing_kafka)."
+  type        = string
+  default     = "10.42.0.0/16"
+
+  validation {
+    condition     = can(cidrsubnet(var.vpc_cidr, 4, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be an IPv4 CIDR block of /20 or larger."
+  }
+}
+
+variable "availability_zones" {
+  description = "How many availability zones the private subnets span. MSK Serverless needs at least two; each zone adds a subnet and an interface endpoint per service."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.availability_zones >= 2 && var.availability_zones <= 3
+    error_message = "availability_zones must be 2 or 3."
+  }
+}
+
+variable "existing_kafka" {
+  description = <<-EOT
+    Use an existing MSK cluster with IAM authentication instead of creating an MSK Serverless
+    cluster and its VPC. cluster_arn and bootstrap_brokers (the SASL/IAM list, port 9098) name the
+    cluster; vpc_id and subnet_ids (private subnets that reach the brokers) place the functions;
+    security_group_id is the cluster's security group, which gets an ingress rule from the
+    functions. create_vpc_endpoints = false when the subnets already reach DynamoDB, the
+    Scheduler, Lambda, STS and SQS (through a NAT gateway or endpoints of their own).
+  EOT
+  type = object({
+    cluster_arn          = string
+    bootstrap_brokers    = string
+    vpc_id               = string
+    subnet_ids           = list(string)
+    security_group_id    = string
+    create_vpc_endpoints = optional(bool, true)
+  })
+  default = null
+
+  validation {
+    condition     = var.existing_kafka == null || can(regex("^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/", var.existing_kafka.cluster_arn))
+    error_message = "existing_kafka.cluster_arn must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/...)."
+  }
+
+  validation {
+    condition     = var.existing_kafka == null || alltrue([for broker in split(",", try(var.existing_kafka.bootstrap_brokers, "")) : can(regex("^[A-Za-z0-9.-]+:9098$", trimspace(broker)))])
+    error_message = "existing_kafka.bootstrap_brokers must be the cluster's IAM bootstrap brokers, host:9098[,host:9098...]."
+  }
+
+  validation {
+    condition     = var.existing_kafka == null || length(try(var.existing_kafka.subnet_ids, [])) >= 2
+    error_message = "existing_kafka.subnet_ids must name at least two subnets, in different availability zones."
+  }
+}
+
+variable "order_events_topic" {
+  description = "The order event topic (ORDER_EVENTS_TOPIC)."
+  type        = string
+  default     = "order-events"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,249}$", var.order_events_topic))
+    error_message = "order_events_topic must be a valid Kafka topic name."
+  }
+}
+
+variable "order_events_dlq_topic" {
+  description = "The dead-letter topic of poison order events (ORDER_EVENTS_DLQ_TOPIC)."
+  type        = string
+  default     = "order-events-dlq"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,249}$", var.order_events_dlq_topic))
+    error_message = "order_events_dlq_topic must be a valid Kafka topic name."
+  }
+}
+
+variable "kafka_topic_partitions" {
+  description = "Partitions of both topics: the most order-events batches processed at once. Raising it later adds partitions (moving where new keys land); lowering it has no effect."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.kafka_topic_partitions >= 1 && var.kafka_topic_partitions <= 120
+    error_message = "kafka_topic_partitions must be between 1 and 120 (MSK Serverless allows 120 per topic)."
+  }
+}
+
+variable "kafka_replication_factor" {
+  description = "Replication factor of the topics. MSK Serverless always uses 3; set it for an existing cluster with fewer brokers."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.kafka_replication_factor >= 1 && var.kafka_replication_factor <= 3
+    error_message = "kafka_replication_factor must be 1, 2 or 3."
+  }
+}
+
+# --- The order-events consumer ------------------------------------------------------------------
+
+variable "order_events_batch_size" {
+  description = "Most records in one order-events invocation."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.order_events_batch_size >= 1 && var.order_events_batch_size <= 10000
+    error_message = "order_events_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "order_events_batching_window_seconds" {
+  description = "How long the event source mapping gathers records before invoking order-events with fewer than a full batch."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.order_events_batching_window_seconds >= 0 && var.order_events_batching_window_seconds <= 300
+    error_message = "order_events_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "order_events_max_retry_attempts" {
+  description = "Retries of a failed order-events batch before its records' metadata goes to the on-failure queue. High by default: a failure that a retry cannot fix (a denied permission) should hold the partition until it is fixed, not discard events."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.order_events_max_retry_attempts >= 0 && var.order_events_max_retry_attempts <= 10000
+    error_message = "order_events_max_retry_attempts must be between 0 and 10000."
+  }
+}
+
+variable "order_events_pollers" {
+  description = "Provisioned event pollers of the order-events mapping (each reads up to 5 MB/s). Provisioned mode is what enables retry limits and partial batch responses on Kafka mappings."
+  type = object({
+    minimum = number
+    maximum = number
+  })
+  default = { minimum = 1, maximum = 3 }
+
+  validation {
+    condition     = var.order_events_pollers.minimum >= 1 && var.order_events_pollers.maximum >= var.order_events_pollers.minimum && var.order_events_pollers.maximum <= 2000
+    error_message = "order_events_pollers needs 1 <= minimum <= maximum <= 2000."
+  }
+}
+
+# --- API --------------------------------------------------------------------------------------
+
+variable "jwt_issuer" {
+  description = "Issuer (iss) of the JWTs the API accepts, e.g. https://example.eu.auth0.com/. Leave null to create a Cognito user pool and accept its tokens."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_issuer == null || can(regex("^https://", var.jwt_issuer))
+    error_message = "jwt_issuer must be an https:// URL."
+  }
+}
+
+variable "jwt_audience" {
+  description = "Audiences (aud, or client_id for Cognito access tokens) the API accepts. Required with jwt_issuer; ignored with the Cognito user pool, whose app client is the audience."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for audience in var.jwt_audience : length(trimspace(audience)) > 0])
+    error_message = "jwt_audience must not contain empty strings."
+  }
+}
+
+variable "api_throttle" {
+  description = "Requests per second, and burst, the API stage accepts before answering 429."
+  type = object({
+    rate_limit  = number
+    burst_limit = number
+  })
+  default = { rate_limit = 50, burst_limit = 100 }
+
+  validation {
+    condition     = var.api_throttle.rate_limit > 0 && var.api_throttle.burst_limit > 0
+    error_message = "api_throttle limits must be positive."
+  }
+}
+
+# --- Alarms -----------------------------------------------------------------------------------
+
+variable "alarm_email" {
+  description = "Email address subscribed to an SNS topic that every alarm notifies. Null: no topic; the alarms only change state."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an email address."
+  }
+}
+
+variable "order_events_lag_threshold" {
+  description = "Consumer lag (records behind, on the most lagging partition) of order-events that raises an alarm."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.order_events_lag_threshold > 0
+    error_message = "order_events_lag_threshold must be positive."
+  }
+}
+
+# --- Orders and payment timeouts ----------------------------------------------------------------
+
+variable "payment_timeout_seconds" {
+  description = "How long a new order holds its stock before it is cancelled unpaid (PAYMENT_TIMEOUT_SECONDS)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.payment_timeout_seconds >= 60 && var.payment_timeout_seconds <= 604800
+    error_message = "payment_timeout_seconds must be between 60 (one minute) and 604800 (seven days)."
+  }
+}
+
+variable "idempotency_key_ttl_seconds" {
+  description = "How long an Idempotency-Key is remembered (IDEMPOTENCY_KEY_TTL_SECONDS)."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.idempotency_key_ttl_seconds >= 60 && var.idempotency_key_ttl_seconds <= 2592000
+    error_message = "idempotency_key_ttl_seconds must be between 60 and 2592000 (30 days)."
+  }
+}
+
+variable "scheduler_max_retry_attempts" {
+  description = "Retries of a payment timeout the Scheduler could not deliver to order-timeout before it goes to the dead-letter queue."
+  type        = number
+  default     = 185
+
+  validation {
+    condition     = var.scheduler_max_retry_attempts >= 0 && var.scheduler_max_retry_attempts <= 185
+    error_message = "scheduler_max_retry_attempts must be between 0 and 185."
+  }
+}
+
+variable "scheduler_max_event_age_seconds" {
+  description = "How long the Scheduler keeps retrying one payment timeout."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.scheduler_max_event_age_seconds >= 60 && var.scheduler_max_event_age_seconds <= 86400
+    error_message = "scheduler_max_event_age_seconds must be between 60 and 86400."
+  }
+}
+
+variable "groups_claim" {
+  description = "The JWT claim that lists the caller's groups (GROUPS_CLAIM); cognito:groups for the Cognito user pool."
+  type        = string
+  default     = "cognito:groups"
+
+  validation {
+    condition     = length(trimspace(var.groups_claim)) > 0
+    error_message = "groups_claim must not be empty."
+  }
+}
+
+variable "admin_group" {
+  description = "Members of this group may create products and set their stock (ADMIN_GROUP). With the Cognito user pool, the group is created too."
+  type        = string
+  default     = "admin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_+=,.@-]{1,128}$", var.admin_group))
+    error_message = "admin_group must be 1-128 letters, digits or _+=,.@-."
+  }
+}

@@ -1,10 +1,14 @@
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  # 1.11 is the release `make plan` and `make deploy` are checked with (`terraform fmt` in
+  # `make test`); any later 1.x reads these files the same way.
+  required_version = "~> 1.11"
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.80"
+      source = "hashicorp/aws"
+      # 6.x has everything used here: provisioned pollers, retry settings and on-failure
+      # destinations on MSK event source mappings, and JSON log format on functions.
+      version = "~> 6.0"
     }
   }
 }
@@ -18,4 +22,18 @@ provider "aws" {
       Environment = var.environment
     }
   }
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:The subnets take the first var.availability_zones names of this list; a zone AWS adds gets the next letter and sorts after them, so they never move.
+  state = "available"
+}
+
+locals {
+  # Every resource name starts with this, so that stacks of several environments share an account.
+  name = "${var.project}-${var.environment}"
 }

@@ -1,0 +1,303 @@
+# One role per function, with three policies: what the Lambda runtime needs of it (logs, network
+# interfaces), what its code calls (function_access below), and, for order-events, what the
+# event source mapping needs to read Kafka on its behalf.
+
+locals {
+  # What each function's code calls, on which resource. tests/infra derives the same from the
+  # code (the adapter methods each function binary links, and the AWS calls each method makes)
+  # and fails when the two differ in either direction.
+  #   dynamodb:          table => actions; a transaction needs the action of each of its items.
+  #   dynamodb_indexes:  "table/index" => actions.
+  #   schedules:         actions on the payment timeout group's schedules. CreateSchedule also
+  #                      grants iam:PassRole on the Scheduler's role, which each schedule names.
+  #   kafka_write:       topics the function produces to, with an idempotent producer.
+  function_access = {
+    "create-order" = {
+      dynamodb = {
+        products    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        orders      = ["dynamodb:GetItem", "dynamodb:PutItem"]
+        idempotency = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      }
+      dynamodb_indexes = {}
+      schedules        = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+      kafka_write      = [var.order_events_topic]
+    }
+    "orders-api" = {
+      dynamodb = {
+        products      = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
+        orders        = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        notifications = ["dynamodb:PutItem"]
+        idempotency   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      }
+      dynamodb_indexes = {
+        "orders/by_user"              = ["dynamodb:Query"]
+        "notifications/by_created_at" = ["dynamodb:Query"]
+      }
+      schedules   = ["scheduler:DeleteSchedule"]
+      kafka_write = [var.order_events_topic]
+    }
+    "order-timeout" = {
+      dynamodb         = {}
+      dynamodb_indexes = {}
+      schedules        = []
+      kafka_write      = [var.order_events_topic]
+    }
+    "order-events" = {
+      dynamodb = {
+        orders        = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        products      = ["dynamodb:UpdateItem"]
+        notifications = ["dynamodb:PutItem"]
+        statistics    = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+      }
+      dynamodb_indexes = {}
+      schedules        = []
+      kafka_write      = [var.order_events_topic, var.order_events_dlq_topic]
+    }
+  }
+
+  schedules_arn = "arn:${data.aws_partition.current.partition}:scheduler:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:schedule/${aws_scheduler_schedule_group.timeouts.name}/*"
+}
+
+data "aws_iam_policy_document" "lambda_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = "${local.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
+}
+
+# --- What the Lambda runtime needs ---------------------------------------------------------------
+
+resource "aws_iam_role_policy" "function_runtime" {
+  for_each = local.functions
+
+  name   = "runtime"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function_runtime[each.key].json
+}
+
+data "aws_iam_policy_document" "function_runtime" {
+  for_each = local.functions
+  #checkov:skip=CKV_AWS_111:Lambda manages the function's network interfaces with these actions; EC2 offers no resource to scope the Describe calls to, and the interfaces do not exist before they are created.
+  #checkov:skip=CKV_AWS_356:Same statement: Lambda's VPC access needs these EC2 actions on any resource.
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid = "VpcNetworkInterfaces"
+    actions = [
+      "ec2:CreateNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSubnets",
+      "ec2:DeleteNetworkInterface",
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+
+  # Asynchronous invocations that failed every retry (aws_lambda_function_event_invoke_config).
+  dynamic "statement" {
+    for_each = each.value.trigger == "scheduler" ? [aws_sqs_queue.payment_timeouts_dlq.arn] : []
+    content {
+      sid       = "OnFailureDestination"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# --- What the code calls -------------------------------------------------------------------------
+
+resource "aws_iam_role_policy" "function_code" {
+  for_each = local.function_access
+
+  name   = "code"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function_code[each.key].json
+}
+
+data "aws_iam_policy_document" "function_code" {
+  for_each = local.function_access
+
+  dynamic "statement" {
+    for_each = each.value.dynamodb
+    content {
+      sid       = "DynamoDb${replace(title(replace(statement.key, "_", " ")), " ", "")}"
+      actions   = statement.value
+      resources = [aws_dynamodb_table.this[statement.key].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.dynamodb_indexes
+    content {
+      sid       = "DynamoDbIndex${replace(title(replace(replace(statement.key, "/", " "), "_", " ")), " ", "")}"
+      actions   = statement.value
+      resources = ["${aws_dynamodb_table.this[split("/", statement.key)[0]].arn}/index/${split("/", statement.key)[1]}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.schedules) > 0 ? [each.value.schedules] : []
+    content {
+      sid       = "PaymentTimeoutSchedules"
+      actions   = statement.value
+      resources = [local.schedules_arn]
+    }
+  }
+
+  # A schedule names the role the Scheduler assumes to invoke order-timeout: creating one passes
+  # that role, and only that role, only to the Scheduler.
+  dynamic "statement" {
+    for_each = contains(each.value.schedules, "scheduler:CreateSchedule") ? [aws_iam_role.scheduler.arn] : []
+    content {
+      sid       = "PassSchedulerRole"
+      actions   = ["iam:PassRole"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["scheduler.amazonaws.com"]
+      }
+    }
+  }
+
+  # The producer is idempotent (enable.idempotence=true), which MSK authorizes on the cluster.
+  dynamic "statement" {
+    for_each = length(each.value.kafka_write) > 0 ? [local.kafka_cluster_arn] : []
+    content {
+      sid       = "KafkaConnectAsIdempotentProducer"
+      actions   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.kafka_write) > 0 ? [each.value.kafka_write] : []
+    content {
+      sid       = "KafkaProduce"
+      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+      resources = [for topic in statement.value : local.kafka_topic_arn[topic]]
+    }
+  }
+}
+
+# --- What the event source mapping needs of order-events' role -----------------------------------
+
+resource "aws_iam_role_policy" "order_events_consumer" {
+  name   = "kafka-event-source"
+  role   = aws_iam_role.function["order-events"].id
+  policy = data.aws_iam_policy_document.order_events_consumer.json
+}
+
+data "aws_iam_policy_document" "order_events_consumer" {
+  #checkov:skip=CKV_AWS_111:The pollers inspect the cluster's network with EC2 Describe calls, which take no resource.
+  #checkov:skip=CKV_AWS_356:Same statement: EC2 Describe calls have no resource to scope them to.
+
+  statement {
+    sid       = "InspectTheClusterNetwork"
+    actions   = ["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "FindTheBrokers"
+    actions   = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+    resources = [local.kafka_cluster_arn]
+  }
+
+  statement {
+    sid       = "ConnectAsConsumer"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"]
+    resources = [local.kafka_cluster_arn]
+  }
+
+  statement {
+    sid       = "ReadOrderEvents"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+    resources = [local.kafka_topic_arn[var.order_events_topic]]
+  }
+
+  statement {
+    sid       = "CommitOffsets"
+    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = ["${local.kafka_group_arn_base}/${local.order_events_consumer_group}"]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.order_events_failures.arn]
+  }
+}
+
+# --- The topic creator ---------------------------------------------------------------------------
+
+resource "aws_iam_role" "kafka_topics" {
+  name               = "${local.name}-kafka-topics"
+  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
+}
+
+resource "aws_iam_role_policy" "kafka_topics" {
+  name   = "create-topics"
+  role   = aws_iam_role.kafka_topics.id
+  policy = data.aws_iam_policy_document.kafka_topics.json
+}
+
+data "aws_iam_policy_document" "kafka_topics" {
+  #checkov:skip=CKV_AWS_111:Lambda manages the function's network interfaces with these actions; EC2 offers no resource to scope them to.
+  #checkov:skip=CKV_AWS_356:Same statement: Lambda's VPC access needs these EC2 actions on any resource.
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.kafka_topics.arn}:*"]
+  }
+
+  statement {
+    sid = "VpcNetworkInterfaces"
+    actions = [
+      "ec2:CreateNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSubnets",
+      "ec2:DeleteNetworkInterface",
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Connect"
+    actions   = ["kafka-cluster:Connect"]
+    resources = [local.kafka_cluster_arn]
+  }
+
+  statement {
+    sid       = "CreateAndGrowTopics"
+    actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:AlterTopic"]
+    resources = values(local.kafka_topic_arn)
+  }
+}
