@@ -29,6 +29,22 @@ export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 
 .PHONY: help setup services-up services-down services-status fmt lint test
 
+# --- AWS deployment (infra/) ---
+# The functions' instruction set: `make package` builds for it and Terraform deploys it
+# (infra/variables.tf says why x86_64).
+LAMBDA_ARCH ?= x86_64
+# Extra Terraform arguments, e.g. TF_ARGS='-var-file=prod.tfvars'.
+TF_ARGS ?=
+export LAMBDA_ARCH
+# Terraform must reach AWS with the caller's own credentials: not moto's endpoint, and not the
+# placeholder keys above, which only moto accepts.
+TERRAFORM := env -u AWS_ENDPOINT_URL \
+	$(if $(filter test,$(AWS_ACCESS_KEY_ID)),-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY) \
+	terraform -chdir=infra
+TF_VARS := -var=lambda_architecture=$(LAMBDA_ARCH) $(TF_ARGS)
+
+.PHONY: package plan deploy destroy infra-check
+
 help: ## List the targets
 	@printf 'Usage: make TARGET\n\nTargets:\n'
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' \
@@ -59,3 +75,23 @@ lint: ## Check formatting and run clippy with warnings as errors
 # tests fail, and exits with the tests' status.
 test: lint ## Lint, then run every test against local moto and tansu
 	$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
+	$(MAKE) infra-check
+
+package: ## Build every function's Lambda zip (target/lambda/<function>/bootstrap.zip)
+	bash scripts/infra.sh package
+
+# The zips first: the checks read them, and the topic creator's test needs the local broker.
+infra-check: package ## Check infra/ offline: parsing, fmt, checkov, consistency with the code, the zips
+	$(SERVICES) with -- bash scripts/infra.sh check
+
+plan: package ## Show what `make deploy` would change in the AWS account
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) plan $(TF_VARS)
+
+deploy: package ## Build the zips, then create or update the whole stack in AWS
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) apply $(TF_VARS)
+
+destroy: ## Delete the whole stack from AWS (turn off dynamodb_deletion_protection first)
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) destroy $(TF_VARS)

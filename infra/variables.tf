@@ -2,6 +2,11 @@ variable "region" {
   description = "AWS region to deploy to."
   type        = string
   default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
 }
 
 variable "project" {
@@ -32,10 +37,15 @@ variable "dynamodb_deletion_protection" {
   default     = true
 }
 
+# x86_64, not arm64 (Graviton, about 20% cheaper per GB-second): rdkafka-sys builds librdkafka
+# with its own configure script, which compiles with the host's C compiler rather than the cross
+# compiler cargo-lambda provides, so an arm64 build links x86_64 objects and fails ("rdkafka.o is
+# incompatible with aarch64linux"). x86_64 builds natively here; TLS comes from the system
+# OpenSSL 3 (libssl.so.3), which provided.al2023 ships.
 variable "lambda_architecture" {
   description = "Instruction set of every function. Must match the zips: `make package` builds for the same LAMBDA_ARCH that `make plan` and `make deploy` pass here."
   type        = string
-  default     = "arm64"
+  default     = "x86_64"
 
   validation {
     condition     = contains(["arm64", "x86_64"], var.lambda_architecture)

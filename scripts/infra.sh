@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+#
+# Packaging and offline checks of the AWS deployment (infra/), behind
+# `make package` and `make test`:
+#
+#   package   build every function crate's Lambda zip with cargo-lambda
+#             (target/lambda/<crate>/bootstrap.zip), and the topic creator's
+#             (target/lambda/kafka-topics/kafka-topics.zip)
+#   check     run tests/infra: Terraform parsing, formatting and checkov, the
+#             consistency of infra/ with the code, and the zips
+#
+# Installs what it needs first, each only when missing: cargo-lambda and Zig
+# (through scripts/services.sh), the Rust target of LAMBDA_ARCH, and two
+# Python environments under .local/venvs.
+
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT
+readonly VENVS=$ROOT/.local/venvs
+readonly PYTHON=${PYTHON:-python3}
+readonly LAMBDA_ARCH=${LAMBDA_ARCH:-x86_64}
+readonly PACKAGE_DIR=$ROOT/target/lambda
+
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+
+say() { printf '==> %s\n' "$*"; }
+die() {
+  printf '%s: %s\n' "${0##*/}" "$*" >&2
+  exit 1
+}
+
+rust_target() {
+  case $LAMBDA_ARCH in
+    arm64) echo aarch64-unknown-linux-gnu ;;
+    x86_64) echo x86_64-unknown-linux-gnu ;;
+    *) die "LAMBDA_ARCH must be arm64 or x86_64, not '$LAMBDA_ARCH'" ;;
+  esac
+}
+
+# A virtual environment with the given requirements, remade only when the
+# requirements change. Each tool gets its own: checkov ships a fork of
+# python-hcl2 that installs over the real one.
+ensure_venv() {
+  local name=$1 requirements=$2 venv=$VENVS/$1 stamp
+  stamp=$(cat "$requirements" "$(dirname "$requirements")"/../../infra/topics/requirements.txt 2>/dev/null |
+    sha256sum | cut -c1-16)
+  if [[ -f $venv/.stamp && $(<"$venv/.stamp") == "$stamp" ]]; then
+    return
+  fi
+  say "preparing the $name environment (.local/venvs/$name)"
+  rm -rf "$venv"
+  "$PYTHON" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet -r "$requirements"
+  printf '%s\n' "$stamp" >"$venv/.stamp"
+}
+
+ensure_build_tools() {
+  bash "$ROOT/scripts/services.sh" setup >/dev/null
+  local target
+  target=$(rust_target)
+  if ! rustup target list --installed | grep -qx "$target"; then
+    say "adding the Rust standard library for $target (rustup)"
+    rustup target add "$target"
+  fi
+}
+
+# The crates under functions/, by package name: each is one Lambda function.
+function_crates() {
+  local manifest
+  for manifest in "$ROOT"/functions/*/Cargo.toml; do
+    sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1
+  done
+}
+
+package_functions() {
+  local crates=() packages=() crate arch_flag
+  mapfile -t crates < <(function_crates)
+  for crate in "${crates[@]}"; do packages+=(-p "$crate"); done
+  case $LAMBDA_ARCH in
+    arm64) arch_flag=--arm64 ;;
+    x86_64) arch_flag=--x86-64 ;;
+  esac
+  say "building ${crates[*]} for $LAMBDA_ARCH (release)"
+  local start=$SECONDS
+  (cd "$ROOT" && cargo lambda build --release --locked --output-format zip "$arch_flag" "${packages[@]}")
+  say "built in $((SECONDS - start)) s"
+}
+
+# The topic creator: its source and its pure-Python dependencies, in a zip
+# whose bytes depend only on them, so that Terraform sees no change when
+# nothing changed.
+package_kafka_topics() {
+  local src=$ROOT/infra/topics out=$PACKAGE_DIR/kafka-topics stamp staging
+  stamp=$(cat "$src/kafka_topics.py" "$src/requirements.txt" | sha256sum | cut -c1-16)
+  if [[ -f $out/kafka-topics.zip && -f $out/.stamp && $(<"$out/.stamp") == "$stamp" ]]; then
+    return
+  fi
+  say "packaging the topic creator"
+  staging=$(mktemp -d)
+  trap 'rm -rf "$staging"' RETURN
+  "$PYTHON" -m pip install --quiet --no-compile --target "$staging" -r "$src/requirements.txt"
+  cp "$src/kafka_topics.py" "$staging/"
+  mkdir -p "$out"
+  "$PYTHON" - "$staging" "$out/kafka-topics.zip" <<'PY'
+import os, sys, zipfile
+root, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            entry = zipfile.ZipInfo(os.path.relpath(path, root), date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with open(path, "rb") as source:
+                archive.writestr(entry, source.read())
+PY
+  printf '%s\n' "$stamp" >"$out/.stamp"
+}
+
+report_sizes() {
+  local zip
+  for zip in "$PACKAGE_DIR"/*/*.zip; do
+    printf '    %-40s %s\n' "${zip#"$ROOT"/}" "$(du -h "$zip" | cut -f1)"
+  done
+}
+
+cmd_package() {
+  ensure_build_tools
+  package_functions
+  package_kafka_topics
+  report_sizes
+}
+
+cmd_check() {
+  ensure_venv infra-tests "$ROOT/tests/infra/requirements.txt"
+  ensure_venv checkov "$ROOT/tests/infra/checkov-requirements.txt"
+  # The IAM checks read which adapter methods each function binary links.
+  (cd "$ROOT" && cargo build --quiet --locked --bins $(function_crates | sed 's/^/-p /'))
+  CHECKOV="$VENVS/checkov/bin/checkov" LAMBDA_ARCH=$LAMBDA_ARCH \
+    "$VENVS/infra-tests/bin/python" -m pytest "$ROOT/tests/infra" -q "$@"
+}
+
+case ${1:-} in
+  package) cmd_package ;;
+  check) shift; cmd_check "$@" ;;
+  *) die "usage: ${0##*/} package | check [pytest arguments]" ;;
+esac

@@ -1,0 +1,80 @@
+"""The zips `make package` builds run on Lambda's provided.al2023, and their Kafka client can
+reach MSK: TLS and SASL OAUTHBEARER (MSK IAM) compiled in."""
+
+import os
+import re
+import subprocess
+import zipfile
+
+import pytest
+
+import rust
+
+CRATES = sorted(rust.function_crates())
+PACKAGES = rust.ROOT / "target" / "lambda"
+ARCH = os.environ.get("LAMBDA_ARCH", "x86_64")
+MACHINE = {"arm64": "AArch64", "x86_64": "Advanced Micro Devices X86-64"}[ARCH]
+# provided.al2023 has glibc 2.34.
+MAX_GLIBC = (2, 34)
+# The shared libraries of provided.al2023 a function may link: glibc's, the GCC runtime, and
+# OpenSSL 3.0.8 (openssl-libs), which rdkafka uses for TLS.
+AL2023_LIBRARIES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                    "libutil.so.1", "libgcc_s.so.1", "ld-linux-aarch64.so.1", "ld-linux-x86-64.so.2",
+                    "libssl.so.3", "libcrypto.so.3"}
+MAX_OPENSSL = (3, 0, 8)
+# A string of librdkafka's SASL/OAUTHBEARER support, compiled in only with it, and OpenSSL's
+# version text, in a binary that links OpenSSL statically: MSK IAM is OAUTHBEARER over TLS.
+OAUTHBEARER = b"SASL/OAUTHBEARER extension keys must not be empty"
+OPENSSL = re.compile(rb"OpenSSL 3\.\d+\.\d+ ")
+
+
+@pytest.fixture(scope="module", params=CRATES)
+def bootstrap(request, tmp_path_factory):
+    archive = PACKAGES / request.param / "bootstrap.zip"
+    assert archive.is_file(), f"{archive} is missing: run `make package`"
+    with zipfile.ZipFile(archive) as zipped:
+        assert zipped.namelist() == ["bootstrap"]
+        info = zipped.getinfo("bootstrap")
+        assert (info.external_attr >> 16) & 0o111, "bootstrap must be executable"
+        path = tmp_path_factory.mktemp(request.param) / "bootstrap"
+        path.write_bytes(zipped.read("bootstrap"))
+    return path
+
+
+def readelf(*args):
+    return subprocess.run(["readelf", "--wide", *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_bootstrap_is_built_for_the_architecture_terraform_deploys(bootstrap):
+    assert f"Machine:                           {MACHINE}" in readelf("--file-header", str(bootstrap))
+
+
+def test_bootstrap_needs_at_most_glibc_2_34(bootstrap):
+    versions = {tuple(int(n) for n in v.split(".")) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", readelf("--version-info", str(bootstrap)))}
+    dynamic = readelf("--dynamic", str(bootstrap))
+    if "There is no dynamic section" in dynamic:
+        return  # static: no glibc to match
+    assert versions, "a dynamic executable without glibc symbol versions"
+    assert max(versions) <= MAX_GLIBC, f"needs GLIBC_{'.'.join(map(str, max(versions)))}"
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
+    assert needed <= AL2023_LIBRARIES, f"links {sorted(needed - AL2023_LIBRARIES)} dynamically"
+    openssl = {tuple(int(n) for n in v.split(".")) for v in re.findall(r"OPENSSL_(\d+\.\d+\.\d+)", readelf("--version-info", str(bootstrap)))}
+    assert not openssl or max(openssl) <= MAX_OPENSSL, f"needs OpenSSL {max(openssl)}, newer than provided.al2023's"
+
+
+def test_kafka_client_has_tls_and_sasl_oauthbearer(bootstrap):
+    data = bootstrap.read_bytes()
+    assert OAUTHBEARER in data, "librdkafka was built without SASL/OAUTHBEARER"
+    # TLS: OpenSSL linked dynamically (provided.al2023's libssl.so.3), or statically.
+    dynamic = "Shared library: [libssl.so.3]" in readelf("--dynamic", str(bootstrap))
+    assert dynamic or OPENSSL.search(data), "librdkafka was built without OpenSSL"
+    assert b"SSL_CTX_new" in data or OPENSSL.search(data)
+
+
+def test_the_topic_creator_is_packaged_with_its_dependencies():
+    archive = PACKAGES / "kafka-topics" / "kafka-topics.zip"
+    assert archive.is_file(), f"{archive} is missing: run `make package`"
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert "kafka_topics.py" in names
+    assert "kafka/admin/__init__.py" in names
+    assert "aws_msk_iam_sasl_signer/__init__.py" in names
