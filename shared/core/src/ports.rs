@@ -192,6 +192,108 @@ pub trait TimeoutScheduler: Send + Sync {
     fn cancel(&self, order: &OrderId) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// A caller's `Idempotency-Key`, scoped to that caller so that two users' keys never meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates the key a client sent: 1 to 255 visible ASCII characters, as a UUID or any other
+    /// token a client generates is.
+    pub fn new(user: &UserId, key: &str) -> Result<Self> {
+        let visible = |c: char| c.is_ascii_graphic();
+        if key.is_empty() || key.len() > Self::MAX_LEN || !key.chars().all(visible) {
+            return Err(Error::Validation(format!(
+                "Idempotency-Key must be 1 to {} visible ASCII characters",
+                Self::MAX_LEN
+            )));
+        }
+        // Neither part contains whitespace, so the space keeps `a b` + `c` apart from `a` + `b c`.
+        Ok(Self(format!("{user} {key}")))
+    }
+
+    /// The stored form, `<user id> <key>`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a key from its stored form, as read back from a store.
+    pub fn from_stored(stored: impl Into<String>) -> Self {
+        Self(stored.into())
+    }
+}
+
+/// The status and JSON body the API answered a request with, kept to answer its retries alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What an `Idempotency-Key` stands for: one request, the order it is about, and how it ended.
+///
+/// A record moves from held (a request works on it under a lease) to either completed (it has a
+/// response, which every retry gets) or released (the request failed in a way a retry can fix;
+/// the next retry takes it over and resumes the same order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: IdempotencyKey,
+    /// A digest of what the request asked for: a retry must ask for exactly the same.
+    pub fingerprint: String,
+    /// The order the request creates or acts on. A retried create resumes this order.
+    pub order_id: OrderId,
+    /// When the request was first accepted. A retried create keeps the order's times.
+    pub accepted_at: Timestamp,
+    /// After this the key is free again (DynamoDB's TTL deletes the record some time later).
+    pub expires_at: Timestamp,
+    /// While in the future, a request is working on the key and others must wait.
+    pub lease_until: Option<Timestamp>,
+    /// The final answer, once there is one.
+    pub response: Option<StoredResponse>,
+}
+
+/// The result of [`IdempotencyStore::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free: the record is stored and the caller holds its lease.
+    Claimed,
+    /// An unexpired record has the key; here it is as stored.
+    Taken(IdempotencyRecord),
+}
+
+/// Records of API requests made with an `Idempotency-Key`. Every write is conditional, so two
+/// requests with the same key can never both hold it.
+pub trait IdempotencyStore: Send + Sync {
+    /// Stores `record` if no unexpired record has its key (`now` decides what has expired).
+    fn claim(
+        &self,
+        record: &IdempotencyRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
+    /// Moves the lease of `existing`, a record no request holds, to the caller until
+    /// `lease_until`. Returns the record as it is now held, or `None` if the record changed since
+    /// it was read (another request took it over, or completed it).
+    fn take_over(
+        &self,
+        existing: &IdempotencyRecord,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>>> + Send;
+
+    /// Stores the final response of the request that holds `record`, and ends its lease. Does
+    /// nothing if the caller no longer holds the record.
+    fn complete(
+        &self,
+        record: &IdempotencyRecord,
+        response: &StoredResponse,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Ends the lease of the request that holds `record` without a response, so that a retry
+    /// can take over at once. Does nothing if the caller no longer holds the record.
+    fn release(&self, record: &IdempotencyRecord) -> impl Future<Output = Result<()>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,11 @@
 
 pub mod contract;
 mod fakes;
+pub mod idempotency;
 pub mod local;
 
 pub use fakes::{
     FixedClock, InMemoryScheduler, InMemoryStore, RecordingDeadLetters, RecordingPublisher,
     SequentialIds,
 };
+pub use idempotency::InMemoryIdempotencyStore;

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod codec;
+mod idempotency;
 
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ use crate::ports::{
     NotificationStore, OrderStore, Page, PageRequest, ProductStore, SalesStore, Transition, Written,
 };
 use crate::schema::{TableNames, table};
+
+pub use self::idempotency::DynamoIdempotencyStore;
 
 const DYNAMODB: Dependency = Dependency::DynamoDb;
 const ORDERS_BY_USER: &str = "by_user";
