@@ -6,6 +6,7 @@
 pub mod adapters;
 pub mod error;
 pub mod events;
+pub mod orders;
 pub mod ports;
 pub mod schema;
 #[cfg(feature = "testing")]

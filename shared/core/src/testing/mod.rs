@@ -3,8 +3,10 @@
 
 pub mod contract;
 mod fakes;
+pub mod faults;
 pub mod idempotency;
 pub mod local;
+pub mod stack;
 
 pub use fakes::{
     FixedClock, InMemoryScheduler, InMemoryStore, RecordingDeadLetters, RecordingPublisher,
