@@ -27,12 +27,11 @@ AWS_LC_SYS_NO_JITTER_ENTROPY ?= 1
 export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 	AWS_SECRET_ACCESS_KEY KAFKA_BOOTSTRAP_SERVERS AWS_LC_SYS_NO_JITTER_ENTROPY
 
-.PHONY: help setup services-up services-down services-status fmt lint test
+.PHONY: help setup services-up services-down services-status fmt lint test run e2e
 
 # --- AWS deployment (infra/) ---
-# The functions' instruction set: `make package` builds for it and Terraform deploys it
-# (infra/variables.tf says why x86_64).
-LAMBDA_ARCH ?= x86_64
+# The functions' instruction set: `make package` builds for it and Terraform deploys it.
+LAMBDA_ARCH ?= arm64
 # Extra Terraform arguments, e.g. TF_ARGS='-var-file=prod.tfvars'.
 TF_ARGS ?=
 export LAMBDA_ARCH
@@ -73,9 +72,17 @@ lint: ## Check formatting and run clippy with warnings as errors
 # Tests create their own uniquely named tables and topics, so no bootstrap.
 # `with` stops afterwards only the services it had to start, even when the
 # tests fail, and exits with the tests' status.
-test: lint ## Lint, then run every test against local moto and tansu
+test: lint ## Lint, then run every test against local moto and tansu, and the end-to-end test
 	$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
+	$(MAKE) e2e
 	$(MAKE) infra-check
+
+run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
+	$(SERVICES) setup
+	$(SERVICES) with -- bash scripts/run.sh run
+
+e2e: ## Start the whole pipeline on fresh tables and topics and run the end-to-end test
+	$(SERVICES) with -- bash scripts/run.sh e2e
 
 package: ## Build every function's Lambda zip (target/lambda/<function>/bootstrap.zip)
 	bash scripts/infra.sh package

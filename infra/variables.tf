@@ -37,15 +37,13 @@ variable "dynamodb_deletion_protection" {
   default     = true
 }
 
-# x86_64, not arm64 (Graviton, about 20% cheaper per GB-second): rdkafka-sys builds librdkafka
-# with its own configure script, which compiles with the host's C compiler rather than the cross
-# compiler cargo-lambda provides, so an arm64 build links x86_64 objects and fails ("rdkafka.o is
-# incompatible with aarch64linux"). x86_64 builds natively here; TLS comes from the system
-# OpenSSL 3 (libssl.so.3), which provided.al2023 ships.
+# arm64 (Graviton): about 20% cheaper per GB-second than x86_64 for the same work. The zips are
+# cross-compiled with cargo-lambda and Zig; librdkafka's own build is pointed at the same Zig
+# (scripts/infra.sh), and OpenSSL is built from source for the target (rdkafka's ssl-vendored).
 variable "lambda_architecture" {
   description = "Instruction set of every function. Must match the zips: `make package` builds for the same LAMBDA_ARCH that `make plan` and `make deploy` pass here."
   type        = string
-  default     = "x86_64"
+  default     = "arm64"
 
   validation {
     condition     = contains(["arm64", "x86_64"], var.lambda_architecture)

@@ -19,7 +19,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 readonly ROOT
 readonly VENVS=$ROOT/.local/venvs
 readonly PYTHON=${PYTHON:-python3}
-readonly LAMBDA_ARCH=${LAMBDA_ARCH:-x86_64}
+readonly LAMBDA_ARCH=${LAMBDA_ARCH:-arm64}
 readonly PACKAGE_DIR=$ROOT/target/lambda
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -39,13 +39,13 @@ rust_target() {
   esac
 }
 
-# A virtual environment with the given requirements, remade only when the
-# requirements change. Each tool gets its own: checkov ships a fork of
+# A virtual environment with the given requirements, remade only when a
+# requirements file changes. Each tool gets its own: checkov ships a fork of
 # python-hcl2 that installs over the real one.
 ensure_venv() {
   local name=$1 requirements=$2 venv=$VENVS/$1 stamp
-  stamp=$(cat "$requirements" "$(dirname "$requirements")"/../../infra/topics/requirements.txt 2>/dev/null |
-    sha256sum | cut -c1-16)
+  shift 2
+  stamp=$(cat "$requirements" "$@" | sha256sum | cut -c1-16)
   if [[ -f $venv/.stamp && $(<"$venv/.stamp") == "$stamp" ]]; then
     return
   fi
@@ -74,12 +74,36 @@ function_crates() {
   done
 }
 
+# rdkafka-sys builds librdkafka with librdkafka's own configure script and
+# make, which compile with $CC, $CXX and $AR: the host's gcc, g++ and ar
+# unless set. cargo-lambda hands its cross compiler (zig) only to the cc
+# crate, so a cross build would link x86_64 objects into an arm64 binary.
+# These wrappers give librdkafka the same zig, for the same target.
+# --undefined-version: zig's linker (lld), unlike GNU ld, rejects the version
+# script of librdkafka's shared library, which `make libs` builds beside the
+# static library that is linked.
+cross_compilers() {
+  local dir=$PACKAGE_DIR/.cross/$1 tool
+  mkdir -p "$dir"
+  for tool in cc c++; do
+    printf '#!/bin/sh\nexec %q -m ziglang %s -fno-sanitize=all -target %s -Wl,--undefined-version "$@"\n' \
+      "$PYTHON" "$tool" "$1" >"$dir/$tool"
+  done
+  printf '#!/bin/sh\nexec %q -m ziglang ar "$@"\n' "$PYTHON" >"$dir/ar"
+  chmod +x "$dir"/*
+  export CC=$dir/cc CXX=$dir/c++ AR=$dir/ar HOST_CC=${HOST_CC:-cc} HOST_CXX=${HOST_CXX:-c++}
+}
+
 package_functions() {
   local crates=() packages=() crate arch_flag
   mapfile -t crates < <(function_crates)
   for crate in "${crates[@]}"; do packages+=(-p "$crate"); done
   case $LAMBDA_ARCH in
-    arm64) arch_flag=--arm64 ;;
+    arm64)
+      arch_flag=--arm64
+      # The target and flags of cargo-lambda's own zig wrapper, so that C and Rust agree.
+      cross_compilers aarch64-linux-gnu
+      ;;
     x86_64) arch_flag=--x86-64 ;;
   esac
   say "building ${crates[*]} for $LAMBDA_ARCH (release)"
@@ -135,7 +159,7 @@ cmd_package() {
 }
 
 cmd_check() {
-  ensure_venv infra-tests "$ROOT/tests/infra/requirements.txt"
+  ensure_venv infra-tests "$ROOT/tests/infra/requirements.txt" "$ROOT/infra/topics/requirements.txt"
   ensure_venv checkov "$ROOT/tests/infra/checkov-requirements.txt"
   # The IAM checks read which adapter methods each function binary links.
   (cd "$ROOT" && cargo build --quiet --locked --bins $(function_crates | sed 's/^/-p /'))

@@ -23,7 +23,7 @@ class Source:
 
     def literals(self, start, end):
         """The string literals between two offsets."""
-        return re.findall(r'"((?:[^"\\]|\\.)*)"', self.code[start:end])
+        return re.findall(r'"((?:[^"\\]|\\.)*)"', self.code[start:end], re.DOTALL)
 
 
 def _blank(text):
