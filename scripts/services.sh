@@ -57,7 +57,7 @@ Usage: ${0##*/} COMMAND
 
 Commands:
   setup          install every missing tool: moto, tansu, cargo-lambda, ziglang
-  setup-test     install only what the tests need: moto and tansu
+  setup-test     install only what the tests need: moto, tansu, cargo-lambda
   up             start moto and tansu in the background (reuses running ones)
   down           stop the services that \`up\` started
   status         print one line per service
@@ -154,9 +154,12 @@ ensure_zig() {
   INSTALLED=1
 }
 
+# The end-to-end test runs the functions under `cargo lambda watch`, so the
+# tests need cargo-lambda too; only release packaging needs zig.
 ensure_test_tools() {
   ensure_moto
   ensure_tansu
+  ensure_cargo_lambda
 }
 
 cmd_setup() {
@@ -164,7 +167,6 @@ cmd_setup() {
   INSTALLED=0
   ensure_test_tools
   if [[ $scope == all ]]; then
-    ensure_cargo_lambda
     ensure_zig
   fi
   if ((INSTALLED == 0)); then

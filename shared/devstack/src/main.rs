@@ -3,11 +3,10 @@
 //! ```text
 //! devstack bootstrap      create the DynamoDB tables, the Kafka topics and the schedule group
 //! devstack seed FILE      put the products of a JSON file (an array of products)
+//! devstack story          drive the running local pipeline through a short story and print it
 //! ```
 //!
 //! Both are idempotent. Settings come from the environment (see [`Settings`]).
-
-mod settings;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,11 +19,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::settings::Settings;
+use orderflow_devstack::settings::Settings;
+use orderflow_devstack::story;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: devstack bootstrap | devstack seed FILE";
+const USAGE: &str = "usage: devstack bootstrap | devstack seed FILE | devstack story";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,6 +41,7 @@ async fn main() -> ExitCode {
     {
         ["bootstrap"] => bootstrap().await,
         ["seed", file] => seed(file).await,
+        ["story"] => story().await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -110,5 +111,20 @@ async fn seed(file: &str) -> Result<(), BoxError> {
         store.put_product(product).await?;
         println!("product {}: {} in stock", product.product_id, product.stock);
     }
+    Ok(())
+}
+
+async fn story() -> Result<(), BoxError> {
+    let settings = Settings::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let stack = story::Stack {
+        function_urls: format!("{}/lambda-url", settings.lambda_endpoint),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &settings.tables),
+        kafka: settings.kafka,
+        topic: settings.topic,
+        dead_letter_topic: settings.dead_letter_topic,
+        timeout_wait: settings.payment_timeout + Duration::from_secs(60),
+    };
+    story::run(&stack, |line| println!("  {line}")).await?;
     Ok(())
 }

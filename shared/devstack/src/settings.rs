@@ -12,6 +12,10 @@ pub struct Settings {
     pub dead_letter_topic: String,
     pub partitions: i32,
     pub schedule_group: String,
+    /// The functions' Lambda API, as `cargo lambda watch` serves it.
+    pub lambda_endpoint: String,
+    /// The payment timeout the functions run with.
+    pub payment_timeout: Duration,
 }
 
 fn var_or(name: &str, default: &str) -> String {
@@ -28,6 +32,10 @@ impl Settings {
             .ok_or_else(|| {
                 format!("KAFKA_TOPIC_PARTITIONS must be a positive integer, got {partitions:?}")
             })?;
+        let payment_timeout = var_or("PAYMENT_TIMEOUT_SECONDS", "1800");
+        let payment_timeout = payment_timeout.parse::<u64>().map_err(|_| {
+            format!("PAYMENT_TIMEOUT_SECONDS must be a whole number, got {payment_timeout:?}")
+        })?;
         Ok(Self {
             tables: TableNames::with_prefix(var_or("DYNAMODB_TABLE_PREFIX", "orderflow-local-")),
             kafka: KafkaConfig {
@@ -40,6 +48,8 @@ impl Settings {
             dead_letter_topic: var_or("ORDER_EVENTS_DLQ_TOPIC", "order-events-dlq"),
             partitions,
             schedule_group: var_or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
+            lambda_endpoint: var_or("LAMBDA_ENDPOINT", "http://127.0.0.1:9000"),
+            payment_timeout: Duration::from_secs(payment_timeout),
         })
     }
 }

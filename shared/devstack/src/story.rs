@@ -1,0 +1,365 @@
+//! The local story: a short, scripted run of the whole pipeline through its public edges (the
+//! HTTP API as API Gateway would call it, the Kafka topics, the tables), used by `devstack story`
+//! to show it and by the end-to-end test to check it.
+//!
+//! Alice orders and pays, Bob orders and cancels, Carol orders and never pays, so the payment
+//! timeout cancels her order and returns its stock; Dave tries to buy more than there is.
+
+use std::time::Duration;
+
+use orderflow_core::adapters::dynamodb::DynamoStore;
+use orderflow_core::ports::SalesStore;
+use orderflow_types::api::ErrorBody;
+use orderflow_types::{
+    DailySales, Notification, Order, OrderEvent, OrderStatus, Product, ProductId, ProductSales,
+};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the running stack is.
+pub struct Stack {
+    /// `http://127.0.0.1:9000/lambda-url`: function URLs as `cargo lambda watch` serves them.
+    pub function_urls: String,
+    pub store: DynamoStore,
+    pub kafka: orderflow_core::adapters::kafka::KafkaConfig,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    /// How long to wait for the payment timeout to cancel Carol's order.
+    pub timeout_wait: Duration,
+}
+
+/// Everything the story saw, for printing and for assertions.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub stock_before: Vec<Product>,
+    pub stock_after: Vec<Product>,
+    pub paid: Option<Order>,
+    pub cancelled: Option<Order>,
+    pub timed_out: Option<Order>,
+    pub retried_order_id: Option<(String, String)>,
+    pub oversell: Option<(u16, ErrorBody)>,
+    pub events: Vec<OrderEvent>,
+    pub dead_letters: usize,
+    pub notifications: Vec<(String, Vec<Notification>)>,
+    pub daily_sales: Option<DailySales>,
+    pub product_sales: Vec<ProductSales>,
+    pub log: Vec<String>,
+}
+
+struct Api<'a> {
+    http: reqwest::Client,
+    stack: &'a Stack,
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        user: &str,
+        method: Method,
+        function: &str,
+        path: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(StatusCode, Value), BoxError> {
+        let url = format!("{}/{function}{path}", self.stack.function_urls);
+        let mut request = self.http.request(method, url).header("x-dev-user", user);
+        if user == "admin" {
+            request = request.header("x-dev-groups", "admin");
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, value))
+    }
+
+    async fn expect<T: DeserializeOwned>(
+        &self,
+        expected: StatusCode,
+        user: &str,
+        method: Method,
+        function: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, BoxError> {
+        let (status, value) = self
+            .call(user, method.clone(), function, path, body, None)
+            .await?;
+        if status != expected {
+            return Err(
+                format!("{method} {path} answered {status}, not {expected}: {value}").into(),
+            );
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+
+    async fn order(&self, user: &str, items: Value, key: Option<&str>) -> Result<Order, BoxError> {
+        let (status, value) = self
+            .call(
+                user,
+                Method::POST,
+                "create-order",
+                "/orders",
+                Some(json!({ "items": items })),
+                key,
+            )
+            .await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("POST /orders answered {status}: {value}").into());
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+
+    async fn products(&self) -> Result<Vec<Product>, BoxError> {
+        let page: orderflow_types::api::ProductPage = self
+            .expect(
+                StatusCode::OK,
+                "admin",
+                Method::GET,
+                "orders-api",
+                "/products?limit=100",
+                None,
+            )
+            .await?;
+        let mut products = page.items;
+        products.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+        Ok(products)
+    }
+}
+
+/// Runs the story against `stack`. `note` is called with each step as it happens.
+pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, BoxError> {
+    let api = Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?,
+        stack,
+    };
+    let mut report = Report::default();
+    let mut log = Vec::new();
+    let mut say = |line: String| {
+        note(&line);
+        log.push(line);
+    };
+
+    report.stock_before = api.products().await?;
+    say(format!(
+        "stock before: {}",
+        stock_line(&report.stock_before)
+    ));
+
+    let alice = api.order("alice", json!([{"product_id": "sku-espresso", "quantity": 2}, {"product_id": "sku-mug", "quantity": 1}]), None).await?;
+    say(format!(
+        "alice ordered {} ({} cents): {}",
+        alice.order_id, alice.total_cents, alice.status
+    ));
+    let paid: Order = api
+        .expect(
+            StatusCode::OK,
+            "alice",
+            Method::POST,
+            "orders-api",
+            &format!("/orders/{}/pay", alice.order_id),
+            None,
+        )
+        .await?;
+    say(format!("alice paid {}: {}", paid.order_id, paid.status));
+    report.paid = Some(paid);
+
+    let bob = api
+        .order(
+            "bob",
+            json!([{"product_id": "sku-grinder", "quantity": 1}]),
+            None,
+        )
+        .await?;
+    let cancelled: Order = api
+        .expect(
+            StatusCode::OK,
+            "bob",
+            Method::POST,
+            "orders-api",
+            &format!("/orders/{}/cancel", bob.order_id),
+            None,
+        )
+        .await?;
+    say(format!(
+        "bob ordered {} and cancelled it: {}",
+        bob.order_id, cancelled.status
+    ));
+    report.cancelled = Some(cancelled);
+
+    let items = json!([{"product_id": "sku-kettle", "quantity": 1}, {"product_id": "sku-mug", "quantity": 3}]);
+    let carol = api
+        .order("carol", items.clone(), Some("carol-first-order"))
+        .await?;
+    let retried = api.order("carol", items, Some("carol-first-order")).await?;
+    say(format!(
+        "carol ordered {} and, retrying with the same Idempotency-Key, got {} again; she will not pay (payment due {})",
+        carol.order_id,
+        retried.order_id,
+        orderflow_types::time::format(&carol.payment_due_at)
+    ));
+    report.retried_order_id = Some((carol.order_id.to_string(), retried.order_id.to_string()));
+
+    let (status, body) = api
+        .call(
+            "dave",
+            Method::POST,
+            "create-order",
+            "/orders",
+            Some(json!({"items": [{"product_id": "sku-kettle", "quantity": 5}]})),
+            None,
+        )
+        .await?;
+    let error: ErrorBody = serde_json::from_value(body)?;
+    say(format!(
+        "dave tried to buy 5 kettles: {} {} ({})",
+        status.as_u16(),
+        error.code,
+        error.message
+    ));
+    report.oversell = Some((status.as_u16(), error));
+
+    say(format!(
+        "waiting up to {} s for carol's payment timeout…",
+        stack.timeout_wait.as_secs()
+    ));
+    let deadline = tokio::time::Instant::now() + stack.timeout_wait;
+    let path = format!("/orders/{}", carol.order_id);
+    let timed_out = loop {
+        let order: Order = api
+            .expect(
+                StatusCode::OK,
+                "carol",
+                Method::GET,
+                "orders-api",
+                &path,
+                None,
+            )
+            .await?;
+        if order.status != OrderStatus::Pending || tokio::time::Instant::now() > deadline {
+            break order;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    say(format!(
+        "carol's order {} is {} ({:?})",
+        timed_out.order_id, timed_out.status, timed_out.cancel_reason
+    ));
+    report.timed_out = Some(timed_out);
+
+    // The consumer writes notifications and statistics asynchronously; give it a moment to settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    report.stock_after = api.products().await?;
+    say(format!("stock after:  {}", stock_line(&report.stock_after)));
+
+    for user in ["alice", "bob", "carol", "dave"] {
+        let page: orderflow_types::api::NotificationPage = api
+            .expect(
+                StatusCode::OK,
+                user,
+                Method::GET,
+                "orders-api",
+                "/notifications",
+                None,
+            )
+            .await?;
+        for notice in &page.items {
+            say(format!(
+                "notification for {user}: {} ({})",
+                notice.message, notice.order_id
+            ));
+        }
+        report.notifications.push((user.to_owned(), page.items));
+    }
+
+    let day = paid_day(report.paid.as_ref());
+    let sales = stack.store.daily_sales(&day).await?;
+    say(format!(
+        "sales on {day}: {} paid orders, {} cents",
+        sales.paid_orders, sales.revenue_cents
+    ));
+    report.daily_sales = Some(sales);
+    for product in ["sku-espresso", "sku-mug"] {
+        let sold = stack
+            .store
+            .product_sales(&ProductId::parse(product)?)
+            .await?;
+        say(format!("units sold of {product}: {}", sold.units_sold));
+        report.product_sales.push(sold);
+    }
+
+    report.events = read_topic(stack, &stack.topic)
+        .await?
+        .into_iter()
+        .filter_map(|v| serde_json::from_slice(&v).ok())
+        .collect();
+    for event in &report.events {
+        say(format!(
+            "event on {}: {} {}",
+            stack.topic, event.event_type, event.order_id
+        ));
+    }
+    report.dead_letters = read_topic(stack, &stack.dead_letter_topic).await?.len();
+    say(format!(
+        "records on {}: {}",
+        stack.dead_letter_topic, report.dead_letters
+    ));
+    report.log = log;
+    Ok(report)
+}
+
+fn paid_day(order: Option<&Order>) -> String {
+    order
+        .map(|o| o.updated_at)
+        .unwrap_or_else(chrono::Utc::now)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn stock_line(products: &[Product]) -> String {
+    products
+        .iter()
+        .map(|p| format!("{} {}", p.product_id, p.stock))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every record value on `topic` so far, read from the start of every partition.
+async fn read_topic(stack: &Stack, topic: &str) -> Result<Vec<Vec<u8>>, BoxError> {
+    let consumer: StreamConsumer = stack
+        .kafka
+        .client_config()
+        .set("group.id", "orderflow-story")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    // Assigned, not subscribed: no group to join, so nothing to wait for but the records.
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut values = Vec::new();
+    // The topic is read until it has been quiet for two seconds.
+    while let Ok(message) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+        values.push(message?.payload().unwrap_or_default().to_vec());
+    }
+    Ok(values)
+}

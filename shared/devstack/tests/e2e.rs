@@ -1,0 +1,144 @@
+//! The whole pipeline, end to end: the story of `devstack story`, run against the local stack that
+//! `scripts/run.sh` starts (moto, the Kafka broker, every function under `cargo lambda watch`, the
+//! MSK and Scheduler emulators). `make e2e` (part of `make test`) starts that stack and runs this.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use orderflow_core::adapters::dynamodb::DynamoStore;
+use orderflow_devstack::settings::Settings;
+use orderflow_devstack::story::{self, Stack};
+use orderflow_types::{CancelReason, EventType, NotificationKind, OrderStatus};
+
+#[tokio::test]
+#[ignore = "needs the running local stack: run with `make e2e`"]
+async fn the_story_ends_with_every_order_settled_and_stock_conserved() {
+    let settings = Settings::from_env().expect("settings");
+    let aws = aws_config::load_from_env().await;
+    let stack = Stack {
+        function_urls: format!("{}/lambda-url", settings.lambda_endpoint),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &settings.tables),
+        kafka: settings.kafka,
+        topic: settings.topic,
+        dead_letter_topic: settings.dead_letter_topic,
+        timeout_wait: settings.payment_timeout + Duration::from_secs(60),
+    };
+    let report = story::run(&stack, |line| println!("{line}"))
+        .await
+        .expect("the story runs");
+
+    let paid = report.paid.as_ref().expect("alice's order");
+    let cancelled = report.cancelled.as_ref().expect("bob's order");
+    let timed_out = report.timed_out.as_ref().expect("carol's order");
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(
+        (cancelled.status, cancelled.cancel_reason),
+        (OrderStatus::Cancelled, Some(CancelReason::Customer))
+    );
+    assert_eq!(
+        (timed_out.status, timed_out.cancel_reason),
+        (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout)),
+        "the payment timeout fired through the Scheduler and the consumer"
+    );
+    let (first, retried) = report.retried_order_id.as_ref().expect("carol's retry");
+    assert_eq!(
+        first, retried,
+        "the same Idempotency-Key returns the same order"
+    );
+    let (status, error) = report.oversell.as_ref().expect("dave's attempt");
+    assert_eq!((*status, error.code.as_str()), (409, "out_of_stock"));
+
+    // Stock is conserved: what is gone is exactly what the one paid order holds.
+    let before: BTreeMap<String, u64> = report
+        .stock_before
+        .iter()
+        .map(|p| (p.product_id.to_string(), p.stock))
+        .collect();
+    let after: BTreeMap<String, u64> = report
+        .stock_after
+        .iter()
+        .map(|p| (p.product_id.to_string(), p.stock))
+        .collect();
+    let mut held: BTreeMap<String, u64> = BTreeMap::new();
+    for line in &paid.lines {
+        *held.entry(line.product_id.to_string()).or_default() += u64::from(line.quantity.get());
+    }
+    for (product, stock) in &before {
+        let expected = stock - held.get(product).copied().unwrap_or(0);
+        assert_eq!(
+            after[product], expected,
+            "{product}: before {stock}, after {}",
+            after[product]
+        );
+    }
+
+    let kinds = |user: &str| -> Vec<NotificationKind> {
+        let (_, notices) = report
+            .notifications
+            .iter()
+            .find(|(u, _)| u == user)
+            .expect("user listed");
+        let mut kinds: Vec<NotificationKind> = notices.iter().map(|n| n.kind).collect();
+        kinds.sort_by_key(|kind| kind.as_str());
+        kinds
+    };
+    assert_eq!(kinds("alice"), [NotificationKind::OrderCreated]);
+    assert_eq!(
+        kinds("bob"),
+        [
+            NotificationKind::OrderCancelled,
+            NotificationKind::OrderCreated
+        ]
+    );
+    assert_eq!(
+        kinds("carol"),
+        [
+            NotificationKind::OrderCancelled,
+            NotificationKind::OrderCreated
+        ]
+    );
+    assert!(kinds("dave").is_empty(), "a refused order notifies nobody");
+
+    let sales = report.daily_sales.as_ref().expect("sales");
+    assert_eq!(
+        (sales.paid_orders, sales.revenue_cents),
+        (1, paid.total_cents)
+    );
+    let sold: BTreeMap<String, u64> = report
+        .product_sales
+        .iter()
+        .map(|s| (s.product_id.to_string(), s.units_sold))
+        .collect();
+    assert_eq!(sold["sku-espresso"], 2);
+    assert_eq!(sold["sku-mug"], 1);
+
+    let count = |order: &str, event_type: EventType| {
+        report
+            .events
+            .iter()
+            .filter(|e| e.order_id.as_str() == order && e.event_type == event_type)
+            .count()
+    };
+    let (alice, bob, carol) = (
+        paid.order_id.as_str(),
+        cancelled.order_id.as_str(),
+        timed_out.order_id.as_str(),
+    );
+    assert_eq!(
+        (
+            count(alice, EventType::Created),
+            count(alice, EventType::Paid)
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (
+            count(bob, EventType::Created),
+            count(bob, EventType::Cancelled)
+        ),
+        (1, 1)
+    );
+    assert_eq!(count(carol, EventType::Timeout), 1);
+    assert!(count(carol, EventType::Cancelled) >= 1);
+    assert_eq!(report.dead_letters, 0, "no record was dead-lettered");
+}
