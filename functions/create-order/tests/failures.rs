@@ -1,0 +1,348 @@
+//! Failures midway: each dependency failing at each step of `POST /orders`, and what a retry with
+//! the same `Idempotency-Key` makes of it. Against moto and the Kafka broker; the failures are
+//! real outages (addresses nothing listens on) or injected into calls of the real adapters, before
+//! a call reaches its service or after the service applied it (a lost answer).
+//!
+//! After every failure: no stock is reserved by an order without its payment timeout, and stock
+//! plus what orders hold is what there was. After the retry: one order, reserved once, scheduled,
+//! announced, and further retries replay its answer.
+
+mod common;
+
+use common::{announced, deps, order_id, order_request, send, with_clock};
+use lambda_http::{Body, Response};
+use orderflow_core::Dependency;
+use orderflow_core::adapters::system::SystemClock;
+use orderflow_core::ports::{Clock, OrderStore, PageRequest};
+use orderflow_core::testing::FixedClock;
+use orderflow_core::testing::faults::{Faulty, When};
+use orderflow_core::testing::stack::LocalStack;
+use orderflow_http::error::code;
+use orderflow_http::idempotency::LEASE;
+use orderflow_http::response::IDEMPOTENT_REPLAYED;
+use orderflow_http::testing::{json_body, outcome};
+use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
+
+const STOCK: u64 = 5;
+const UNITS: u64 = 2;
+
+/// Which adapter a fault is injected into.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Store,
+    Idempotency,
+    Scheduler,
+    Publisher,
+}
+
+/// Every call `POST /orders` makes, in order, on the adapter that makes it.
+const STEPS: [(Target, &str); 6] = [
+    (Target::Idempotency, "claim"),
+    (Target::Store, "get_product"),
+    (Target::Scheduler, "schedule"),
+    (Target::Store, "place_order"),
+    (Target::Publisher, "publish"),
+    (Target::Idempotency, "complete"),
+];
+
+/// Checks, for the orders of `product`, that each PENDING one has its payment timeout and that
+/// stock plus what the orders hold is the initial stock.
+async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId) {
+    let mut held = 0;
+    for id in stack.order_ids().await {
+        let order = stack.store().get_order(&id).await.unwrap().unwrap();
+        let Some(line) = order.lines.iter().find(|l| &l.product_id == product) else {
+            continue;
+        };
+        if order.status == OrderStatus::Pending {
+            assert!(
+                stack.is_scheduled(&id).await,
+                "order {id} holds stock without a payment timeout"
+            );
+        }
+        if order.status != OrderStatus::Cancelled {
+            held += u64::from(line.quantity.get());
+        }
+    }
+    assert_eq!(
+        stack.stock(product).await + held,
+        STOCK,
+        "stock is conserved"
+    );
+}
+
+/// Sends `request` until the key is free: a key whose holder failed to release it is free once
+/// the lease runs out, which `clock` skips ahead to.
+async fn retry<S, K, T, P>(
+    deps: &create_order::Deps<S, K, T, P, FixedClock>,
+    request: &orderflow_http::testing::ApiGatewayRequest,
+) -> Response<Body>
+where
+    S: orderflow_core::ports::ProductStore + OrderStore,
+    K: orderflow_core::ports::IdempotencyStore,
+    T: orderflow_core::ports::TimeoutScheduler,
+    P: orderflow_core::ports::EventPublisher,
+{
+    let response = send(deps, request).await;
+    if outcome(&response) != (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into())) {
+        return response;
+    }
+    deps.orders.clock.advance(LEASE);
+    send(deps, request).await
+}
+
+/// After a failed first attempt: the retry completes the order, once.
+async fn assert_completed_by_retry<S, K, T, P>(
+    stack: &LocalStack,
+    deps: &create_order::Deps<S, K, T, P, FixedClock>,
+    request: &orderflow_http::testing::ApiGatewayRequest,
+    first: &Response<Body>,
+    user: &str,
+    product: &ProductId,
+) -> OrderId
+where
+    S: orderflow_core::ports::ProductStore + OrderStore,
+    K: orderflow_core::ports::IdempotencyStore,
+    T: orderflow_core::ports::TimeoutScheduler,
+    P: orderflow_core::ports::EventPublisher,
+{
+    let retried = retry(deps, request).await;
+    assert_eq!(retried.status(), 201, "{}", json_body(&retried));
+    let id = order_id(&retried);
+    if first.status() == 201 {
+        assert_eq!(
+            order_id(first),
+            id,
+            "the retry answers the order first answered"
+        );
+    }
+    let replayed = send(deps, request).await;
+    assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
+    assert_eq!(json_body(&replayed), json_body(&retried));
+
+    let orders = stack
+        .store()
+        .list_orders(&UserId::parse(user).unwrap(), &PageRequest::default())
+        .await
+        .unwrap();
+    let ids: Vec<_> = orders.items.iter().map(|o| o.order_id.clone()).collect();
+    assert_eq!(ids, std::slice::from_ref(&id), "one order");
+    assert_eq!(stack.stock(product).await, STOCK - UNITS, "reserved once");
+    assert!(stack.is_scheduled(&id).await);
+    assert_nothing_stuck(stack, product).await;
+    id
+}
+
+#[tokio::test]
+async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
+    let stack = LocalStack::new(3).await;
+    let deps = with_clock(
+        Faulty::new(stack.store(), Dependency::DynamoDb),
+        Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
+        Faulty::new(stack.scheduler(), Dependency::Scheduler),
+        Faulty::new(stack.publisher(), Dependency::Kafka),
+        FixedClock::at(SystemClock.now()),
+    );
+    let mut placed = Vec::new();
+    for (n, (target, operation)) in STEPS.into_iter().enumerate() {
+        for when in [When::Before, When::After] {
+            let case = format!("{operation}-{when:?}")
+                .to_lowercase()
+                .replace('_', "-");
+            let product = stack.product(&format!("sku-{n}-{case}"), 100, STOCK).await;
+            let user = format!("user-{case}");
+            let request =
+                order_request(&user, &[(&product, UNITS)]).idempotency_key(&format!("key-{case}"));
+            let before = (fired(&deps).len(), fired_by(&deps, target).len());
+            match target {
+                Target::Store => deps.orders.store.fail_next(operation, when),
+                Target::Idempotency => deps.idempotency.store.fail_next(operation, when),
+                Target::Scheduler => deps.orders.scheduler.fail_next(operation, when),
+                Target::Publisher => deps.orders.publisher.fail_next(operation, when),
+            }
+
+            let first = send(&deps, &request).await;
+            assert_eq!(fired(&deps).len(), before.0 + 1, "{case}: one fault fired");
+            assert_eq!(
+                fired_by(&deps, target)[before.1..],
+                [operation],
+                "{case}: the fault was hit"
+            );
+            // A failure to store the answer does not change the answer.
+            let expected = if operation == "complete" { 201 } else { 503 };
+            assert_eq!(first.status(), expected, "{case}: {}", json_body(&first));
+            assert_nothing_stuck(&stack, &product).await;
+
+            let id =
+                assert_completed_by_retry(&stack, &deps, &request, &first, &user, &product).await;
+            placed.push(id);
+        }
+    }
+    let created = announced(&stack, &placed).await;
+    for id in &placed {
+        assert!(created.contains(id), "order {id} was announced");
+    }
+}
+
+/// The injected failures `target` reported so far, in order.
+fn fired_by<S, K, T, P>(
+    deps: &create_order::Deps<Faulty<S>, Faulty<K>, Faulty<T>, Faulty<P>, FixedClock>,
+    target: Target,
+) -> Vec<&'static str> {
+    match target {
+        Target::Store => deps.orders.store.fired(),
+        Target::Idempotency => deps.idempotency.store.fired(),
+        Target::Scheduler => deps.orders.scheduler.fired(),
+        Target::Publisher => deps.orders.publisher.fired(),
+    }
+}
+
+/// Every injected failure so far, adapter by adapter.
+fn fired<S, K, T, P>(
+    deps: &create_order::Deps<Faulty<S>, Faulty<K>, Faulty<T>, Faulty<P>, FixedClock>,
+) -> Vec<&'static str> {
+    [
+        deps.orders.store.fired(),
+        deps.idempotency.store.fired(),
+        deps.orders.scheduler.fired(),
+        deps.orders.publisher.fired(),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn a_key_whose_release_failed_is_resumed_once_its_lease_runs_out() {
+    let stack = LocalStack::new(1).await;
+    let deps = with_clock(
+        stack.store(),
+        Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
+        stack.scheduler(),
+        Faulty::new(stack.publisher(), Dependency::Kafka),
+        FixedClock::at(SystemClock.now()),
+    );
+    let product = stack.product("kettle", 5990, STOCK).await;
+    let request = order_request("frank", &[(&product, UNITS)]).idempotency_key("k");
+    deps.orders.publisher.fail_next("publish", When::Before);
+    deps.idempotency.store.fail_next("release", When::Before);
+    let first = send(&deps, &request).await;
+    assert_eq!(first.status(), 503);
+    assert_nothing_stuck(&stack, &product).await;
+
+    let waiting = send(&deps, &request).await;
+    assert_eq!(
+        outcome(&waiting),
+        (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into()))
+    );
+    deps.orders
+        .clock
+        .advance(LEASE - chrono::TimeDelta::seconds(1));
+    assert_eq!(
+        send(&deps, &request).await.status(),
+        409,
+        "the lease still runs"
+    );
+    let id = assert_completed_by_retry(&stack, &deps, &request, &first, "frank", &product).await;
+    assert_eq!(announced(&stack, std::slice::from_ref(&id)).await, [id]);
+}
+
+#[tokio::test]
+async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
+    let stack = LocalStack::new(1).await;
+    let healthy = with_clock(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+        FixedClock::at(SystemClock.now()),
+    );
+
+    // The Scheduler is down: nothing is reserved.
+    let product = stack.product("scheduler-down", 100, STOCK).await;
+    let request = order_request("gina", &[(&product, UNITS)]).idempotency_key("k-1");
+    let down = deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.unreachable_scheduler().await,
+        stack.publisher(),
+    );
+    let first = send(&down, &request).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(stack.stock(&product).await, STOCK);
+    let scheduler_down =
+        assert_completed_by_retry(&stack, &healthy, &request, &first, "gina", &product).await;
+
+    // Kafka is down: the order stands with its timeout; the retry announces it.
+    let product = stack.product("kafka-down", 100, STOCK).await;
+    let request = order_request("hal", &[(&product, UNITS)]).idempotency_key("k-2");
+    let down = deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.unreachable_publisher(),
+    );
+    let first = send(&down, &request).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(
+        stack.stock(&product).await,
+        STOCK - UNITS,
+        "reserved, with its timeout"
+    );
+    assert_nothing_stuck(&stack, &product).await;
+    let kafka_down =
+        assert_completed_by_retry(&stack, &healthy, &request, &first, "hal", &product).await;
+
+    // DynamoDB is down for the orders: the timeout is scheduled (it will be dead-lettered if no
+    // retry comes), nothing is reserved.
+    let product = stack.product("orders-down", 100, STOCK).await;
+    let request = order_request("ivy", &[(&product, UNITS)]).idempotency_key("k-3");
+    let down = deps(
+        stack.unreachable_store().await,
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let first = send(&down, &request).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(stack.stock(&product).await, STOCK);
+    let orders_down =
+        assert_completed_by_retry(&stack, &healthy, &request, &first, "ivy", &product).await;
+
+    // DynamoDB is down for the keys: nothing happens at all.
+    let product = stack.product("keys-down", 100, STOCK).await;
+    let request = order_request("jo", &[(&product, UNITS)]).idempotency_key("k-4");
+    let down = deps(
+        stack.store(),
+        stack.unreachable_idempotency_store().await,
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let first = send(&down, &request).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(stack.stock(&product).await, STOCK);
+    let keys_down =
+        assert_completed_by_retry(&stack, &healthy, &request, &first, "jo", &product).await;
+
+    let ids = [scheduler_down, kafka_down, orders_down, keys_down];
+    let created = announced(&stack, &ids).await;
+    assert!(ids.iter().all(|id| created.contains(id)));
+}
+
+#[tokio::test]
+async fn a_timeout_that_cannot_be_removed_after_a_failed_reservation_does_not_change_the_answer() {
+    let stack = LocalStack::new(1).await;
+    let deps = deps(
+        stack.store(),
+        stack.idempotency_store(),
+        Faulty::new(stack.scheduler(), Dependency::Scheduler),
+        stack.publisher(),
+    );
+    let product = stack.product("scarce", 100, 1).await;
+    deps.orders.scheduler.fail_next("cancel", When::Before);
+    let response = send(&deps, &order_request("kim", &[(&product, 2)])).await;
+    assert_eq!(outcome(&response), (409, Some(code::OUT_OF_STOCK.into())));
+    assert_eq!(deps.orders.scheduler.fired(), ["cancel"]);
+    // The orphan schedule names an order that does not exist; the consumer dead-letters it.
+    assert_eq!(stack.schedule_names().await.len(), 1);
+    assert!(stack.order_ids().await.is_empty());
+    assert_eq!(stack.stock(&product).await, 1);
+}
