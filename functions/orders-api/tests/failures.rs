@@ -1,0 +1,238 @@
+//! Failures midway through paying and cancelling: each dependency failing at each step, before a
+//! call reaches its service or after the service applied it, then a retry with the same
+//! `Idempotency-Key`. Against moto and the Kafka broker, with the failures injected into calls of
+//! the real adapters.
+//!
+//! After every failure: a PENDING order still has its timeout and stock plus what orders hold is
+//! what there was. After the retry: the order is PAID or CANCELLED, once, its timeout is gone, its
+//! event is published, and further retries replay the answer.
+
+mod common;
+
+use common::{Placer, cancel, events_of, order, pay, send, with_clock};
+use lambda_http::{Body, Response};
+use orderflow_core::Dependency;
+use orderflow_core::adapters::system::SystemClock;
+use orderflow_core::ports::{Clock, OrderStore};
+use orderflow_core::testing::FixedClock;
+use orderflow_core::testing::faults::{Faulty, When};
+use orderflow_core::testing::stack::LocalStack;
+use orderflow_http::error::code;
+use orderflow_http::idempotency::LEASE;
+use orderflow_http::response::IDEMPOTENT_REPLAYED;
+use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_types::{EventType, Order, OrderId, OrderStatus, ProductId};
+
+const STOCK: u64 = 5;
+const UNITS: u32 = 2;
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Store,
+    Idempotency,
+    Scheduler,
+    Publisher,
+}
+
+/// Every call paying makes, in order, on the adapter that makes it.
+const PAY_STEPS: [(Target, &str); 6] = [
+    (Target::Idempotency, "claim"),
+    (Target::Store, "get_order"),
+    (Target::Store, "mark_paid"),
+    (Target::Scheduler, "cancel"),
+    (Target::Publisher, "publish"),
+    (Target::Idempotency, "complete"),
+];
+
+/// Every call cancelling makes, in order, on the adapter that makes it.
+const CANCEL_STEPS: [(Target, &str); 6] = [
+    (Target::Idempotency, "claim"),
+    (Target::Store, "get_order"),
+    (Target::Store, "cancel_order"),
+    (Target::Scheduler, "cancel"),
+    (Target::Publisher, "publish"),
+    (Target::Idempotency, "complete"),
+];
+
+type FaultyDeps = orders_api::Deps<
+    Faulty<orderflow_core::adapters::dynamodb::DynamoStore>,
+    Faulty<orderflow_core::adapters::dynamodb::DynamoIdempotencyStore>,
+    Faulty<orderflow_core::adapters::scheduler::EventBridgeScheduler>,
+    Faulty<orderflow_core::adapters::kafka::KafkaPublisher>,
+    FixedClock,
+>;
+
+fn arm(deps: &FaultyDeps, target: Target, operation: &'static str, when: When) {
+    match target {
+        Target::Store => deps.orders.store.fail_next(operation, when),
+        Target::Idempotency => deps.idempotency.store.fail_next(operation, when),
+        Target::Scheduler => deps.orders.scheduler.fail_next(operation, when),
+        Target::Publisher => deps.orders.publisher.fail_next(operation, when),
+    }
+}
+
+fn fired(deps: &FaultyDeps, target: Target) -> Vec<&'static str> {
+    match target {
+        Target::Store => deps.orders.store.fired(),
+        Target::Idempotency => deps.idempotency.store.fired(),
+        Target::Scheduler => deps.orders.scheduler.fired(),
+        Target::Publisher => deps.orders.publisher.fired(),
+    }
+}
+
+/// A PENDING order still has its timeout; stock plus what PENDING and PAID orders hold is STOCK.
+async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId, order: &OrderId) {
+    let current = stack.store().get_order(order).await.unwrap().unwrap();
+    if current.status == OrderStatus::Pending {
+        assert!(
+            stack.is_scheduled(order).await,
+            "{order} is PENDING without its timeout"
+        );
+    }
+    let held = if current.status == OrderStatus::Cancelled {
+        0
+    } else {
+        u64::from(UNITS)
+    };
+    assert_eq!(
+        stack.stock(product).await + held,
+        STOCK,
+        "stock is conserved"
+    );
+}
+
+/// Sends `request` until the key is free, skipping ahead past the lease of a key whose holder
+/// could not release it.
+async fn retry(deps: &FaultyDeps, request: &ApiGatewayRequest) -> Response<Body> {
+    let response = send(deps, request).await;
+    if outcome(&response) != (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into())) {
+        return response;
+    }
+    deps.orders.clock.advance(LEASE);
+    send(deps, request).await
+}
+
+/// Runs every step of `steps` failing before and after, for the request `make` builds; each
+/// retry must end with the order in `expected` status and stock at `stock_after`.
+async fn every_step_fails_once(
+    steps: [(Target, &'static str); 6],
+    make: fn(&str, &OrderId) -> ApiGatewayRequest,
+    expected: OrderStatus,
+    stock_after: u64,
+) -> (LocalStack, Vec<OrderId>) {
+    let stack = LocalStack::new(3).await;
+    let placer = Placer::new(&stack);
+    let deps: FaultyDeps = with_clock(
+        Faulty::new(stack.store(), Dependency::DynamoDb),
+        Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
+        Faulty::new(stack.scheduler(), Dependency::Scheduler),
+        Faulty::new(stack.publisher(), Dependency::Kafka),
+        FixedClock::at(SystemClock.now()),
+    );
+    let mut changed = Vec::new();
+    for (n, (target, operation)) in steps.into_iter().enumerate() {
+        for when in [When::Before, When::After] {
+            let case = format!("{n}-{operation}-{when:?}")
+                .to_lowercase()
+                .replace('_', "-");
+            let product = stack.product(&format!("sku-{case}"), 100, STOCK).await;
+            let user = format!("user-{case}");
+            let placed: Order = placer.place(&user, &[(&product, UNITS)]).await;
+            let request = make(&user, &placed.order_id).idempotency_key(&format!("key-{case}"));
+
+            let before = fired(&deps, target).len();
+            arm(&deps, target, operation, when);
+            let first = send(&deps, &request).await;
+            assert_eq!(
+                fired(&deps, target)[before..],
+                [operation],
+                "{case}: the fault was hit"
+            );
+            let expected_first = if operation == "complete" { 200 } else { 503 };
+            assert_eq!(
+                first.status(),
+                expected_first,
+                "{case}: {}",
+                json_body(&first)
+            );
+            assert_nothing_stuck(&stack, &product, &placed.order_id).await;
+
+            let retried = retry(&deps, &request).await;
+            assert_eq!(retried.status(), 200, "{case}: {}", json_body(&retried));
+            let done = order(&retried);
+            assert_eq!(done.status, expected, "{case}");
+            let replayed = send(&deps, &request).await;
+            assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true", "{case}");
+            assert_eq!(json_body(&replayed), json_body(&retried), "{case}");
+
+            assert!(
+                !stack.is_scheduled(&placed.order_id).await,
+                "{case}: timeout removed"
+            );
+            assert_eq!(
+                stack.stock(&product).await,
+                stock_after,
+                "{case}: applied once"
+            );
+            assert_nothing_stuck(&stack, &product, &placed.order_id).await;
+            changed.push(placed.order_id);
+        }
+    }
+    (stack, changed)
+}
+
+#[tokio::test]
+async fn every_step_of_paying_can_fail_and_a_retry_completes_the_payment_once() {
+    let (stack, paid) =
+        every_step_fails_once(PAY_STEPS, pay, OrderStatus::Paid, STOCK - u64::from(UNITS)).await;
+    let announced = events_of(&stack, EventType::Paid, &paid).await;
+    assert!(
+        paid.iter().all(|id| announced.contains(id)),
+        "every payment is announced"
+    );
+}
+
+#[tokio::test]
+async fn every_step_of_cancelling_can_fail_and_a_retry_completes_the_cancellation_once() {
+    let (stack, cancelled) =
+        every_step_fails_once(CANCEL_STEPS, cancel, OrderStatus::Cancelled, STOCK).await;
+    let announced = events_of(&stack, EventType::Cancelled, &cancelled).await;
+    assert!(
+        cancelled.iter().all(|id| announced.contains(id)),
+        "every cancellation is announced"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_without_a_key_is_completed_by_paying_again() {
+    let stack = LocalStack::new(1).await;
+    let product = stack.product("kettle", 5990, STOCK).await;
+    let placed = Placer::new(&stack).place("gus", &[(&product, UNITS)]).await;
+    let deps = common::deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.unreachable_publisher(),
+    );
+    let first = send(&deps, &pay("gus", &placed.order_id)).await;
+    assert_eq!(first.status(), 503);
+    let stored = stack
+        .store()
+        .get_order(&placed.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, OrderStatus::Paid, "the payment stands");
+
+    let healthy = common::healthy(&stack);
+    let again = send(&healthy, &pay("gus", &placed.order_id)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(order(&again).updated_at, stored.updated_at, "paid once");
+    let announced = events_of(
+        &stack,
+        EventType::Paid,
+        std::slice::from_ref(&placed.order_id),
+    )
+    .await;
+    assert_eq!(announced, [placed.order_id]);
+}
