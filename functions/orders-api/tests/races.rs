@@ -26,12 +26,12 @@ const STOCK: u64 = 100;
 /// gets a head start of up to a dozen milliseconds, or neither does, so that each side wins some
 /// races and some start together.
 fn head_starts(n: usize) -> (Duration, Duration) {
-    let offset = (n as i64 - ORDERS as i64 / 2) * 2;
-    let delay = Duration::from_millis(offset.unsigned_abs());
-    if offset < 0 {
-        (delay, Duration::ZERO)
+    let middle = ORDERS / 2;
+    let millis = |steps: usize| Duration::from_millis(2 * u64::try_from(steps).unwrap_or(0));
+    if n < middle {
+        (millis(middle - n), Duration::ZERO)
     } else {
-        (Duration::ZERO, delay)
+        (Duration::ZERO, millis(n - middle))
     }
 }
 

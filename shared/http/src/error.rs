@@ -199,15 +199,13 @@ impl ApiError {
     pub fn respond(self) -> Response<Body> {
         let (status, code, message, details) = self.parts();
         if status.is_server_error() {
-            match &self {
-                Self::Domain(err) => {
-                    error!(status = status.as_u16(), code, error = %chain(err), "request failed")
-                }
-                Self::Encoding(err) => {
-                    error!(status = status.as_u16(), code, error = %chain(err), "request failed")
-                }
-                other => error!(status = status.as_u16(), code, error = ?other, "request failed"),
-            }
+            // Only domain and encoding failures are 5xx; their cause chain is the diagnosis.
+            let cause = match &self {
+                Self::Domain(err) => chain(err),
+                Self::Encoding(err) => chain(err),
+                other => format!("{other:?}"),
+            };
+            error!(status = status.as_u16(), code, error = %cause, "request failed");
         } else if matches!(self, Self::IdempotencyKeyInUse | Self::IdempotencyKeyReused) {
             warn!(status = status.as_u16(), code, "request refused");
         } else {

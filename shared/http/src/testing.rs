@@ -112,7 +112,7 @@ impl ApiGatewayRequest {
                     "sourceIp": "127.0.0.1",
                     "userAgent": "orderflow-tests"
                 },
-                "requestId": format!("test-{}", uuid_like()),
+                "requestId": format!("test-{}", next_request_number()),
                 "routeKey": "$default",
                 "stage": "$default",
                 "time": "25/Nov/2026:20:00:00 +0000",
@@ -129,8 +129,8 @@ impl ApiGatewayRequest {
     }
 }
 
-/// A request id unique within the test process.
-fn uuid_like() -> String {
+/// A number unique within the test process, for request ids.
+fn next_request_number() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
