@@ -235,7 +235,9 @@ service_command() {
   esac
 }
 
-pid_file() { printf '%s/%s.pid\n' "$RUN_DIR" "$1"; }
+# Per port: a stack started on other ports (MOTO_PORT=4600 make test) is
+# another stack, never mistaken for, or stopped instead of, the default one.
+pid_file() { printf '%s/%s-%s.pid\n' "$RUN_DIR" "$1" "$(service_port "$1")"; }
 log_file() { printf '%s/%s.log\n' "$LOG_DIR" "$1"; }
 
 ### Probes #################################################################
