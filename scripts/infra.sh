@@ -19,11 +19,15 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 readonly ROOT
 readonly VENVS=$ROOT/.local/venvs
 readonly PYTHON=${PYTHON:-python3}
-readonly LAMBDA_ARCH=${LAMBDA_ARCH:-arm64}
+# The tests read it too, to know which architecture the zips must have.
+export LAMBDA_ARCH=${LAMBDA_ARCH:-arm64}
 readonly PACKAGE_DIR=$ROOT/target/lambda
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# As the Makefile sets it: a build input of aws-lc-sys, so a different value (or none, when this
+# script is run directly) would rebuild it and everything above it.
+export AWS_LC_SYS_NO_JITTER_ENTROPY=${AWS_LC_SYS_NO_JITTER_ENTROPY:-1}
 
 say() { printf '==> %s\n' "$*"; }
 die() {
@@ -123,8 +127,9 @@ package_kafka_topics() {
   fi
   say "packaging the topic creator"
   staging=$(mktemp -d)
-  trap 'rm -rf "$staging"' RETURN
-  "$PYTHON" -m pip install --quiet --no-compile --target "$staging" -r "$src/requirements.txt"
+  # --no-deps: what the two packages need besides each other is boto3 and botocore, which the
+  # Lambda Python runtime provides (and the signer's command line, which is not used).
+  "$PYTHON" -m pip install --quiet --no-compile --no-deps --target "$staging" -r "$src/requirements.txt"
   cp "$src/kafka_topics.py" "$staging/"
   mkdir -p "$out"
   "$PYTHON" - "$staging" "$out/kafka-topics.zip" <<'PY'
@@ -141,6 +146,7 @@ with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             with open(path, "rb") as source:
                 archive.writestr(entry, source.read())
 PY
+  rm -rf "$staging"
   printf '%s\n' "$stamp" >"$out/.stamp"
 }
 
@@ -163,7 +169,7 @@ cmd_check() {
   ensure_venv checkov "$ROOT/tests/infra/checkov-requirements.txt"
   # The IAM checks read which adapter methods each function binary links.
   (cd "$ROOT" && cargo build --quiet --locked --bins $(function_crates | sed 's/^/-p /'))
-  CHECKOV="$VENVS/checkov/bin/checkov" LAMBDA_ARCH=$LAMBDA_ARCH \
+  CHECKOV="$VENVS/checkov/bin/checkov" \
     "$VENVS/infra-tests/bin/python" -m pytest "$ROOT/tests/infra" -q "$@"
 }
 

@@ -27,12 +27,7 @@ def test_every_function_crate_has_a_lambda_and_every_lambda_a_crate():
     missing = set(CRATES) - set(functions())
     assert not missing, f"crates without a Lambda in infra/lambda.tf: {sorted(missing)}"
     extra = set(functions()) - set(CRATES)
-    # While the API functions are being written, infra/ already deploys them; once they are
-    # workspace members every check applies to them. Any other Lambda without a crate fails.
-    pending = {"create-order", "orders-api"}
-    assert extra <= pending, f"Lambdas without a crate under functions/: {sorted(extra - pending)}"
-    if extra:
-        pytest.skip(f"not workspace members yet: {sorted(extra)}")
+    assert not extra, f"Lambdas in infra/lambda.tf without a crate under functions/: {sorted(extra)}"
 
 
 @pytest.mark.parametrize("crate", CRATES)

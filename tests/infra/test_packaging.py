@@ -71,3 +71,5 @@ def test_the_topic_creator_is_packaged_with_its_dependencies():
     assert "kafka_topics.py" in names
     assert "kafka/admin/__init__.py" in names
     assert "aws_msk_iam_sasl_signer/__init__.py" in names
+    # boto3 and botocore come with the Lambda runtime.
+    assert not any(name.startswith(("boto3/", "botocore/")) for name in names)
