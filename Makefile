@@ -27,6 +27,9 @@ AWS_LC_SYS_NO_JITTER_ENTROPY ?= 1
 export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 	AWS_SECRET_ACCESS_KEY KAFKA_BOOTSTRAP_SERVERS AWS_LC_SYS_NO_JITTER_ENTROPY
 
+# The project's own tools (scripts/tools.sh installs them) win over other copies.
+export PATH := $(CURDIR)/.local/tools/bin:$(PATH)
+
 .PHONY: help setup services-up services-down services-status fmt lint test run e2e
 
 # --- AWS deployment (infra/) ---
@@ -42,15 +45,15 @@ TERRAFORM := env -u AWS_ENDPOINT_URL \
 	terraform -chdir=infra
 TF_VARS := -var=lambda_architecture=$(LAMBDA_ARCH) $(TF_ARGS)
 
-.PHONY: package plan deploy destroy infra-check
+.PHONY: package package-check plan deploy destroy infra-check
 
 help: ## List the targets
 	@printf 'Usage: make TARGET\n\nTargets:\n'
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' \
 		$(MAKEFILE_LIST)
 
-setup: ## Install the missing tools: moto, tansu, cargo-lambda, zig
-	$(SERVICES) setup
+setup: ## Install the missing tools under .local/tools: moto, tansu, cargo-lambda, zig
+	bash scripts/tools.sh install
 
 services-up: ## Start moto and tansu, then create the tables and topics
 	$(SERVICES) up
@@ -66,16 +69,19 @@ fmt: ## Format the code
 	cargo fmt --all
 
 lint: ## Check formatting and run clippy with warnings as errors
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	@bash scripts/step.sh "formatting and clippy (first build: ~4 min)" bash -c \
+		'cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
 
 # Tests create their own uniquely named tables and topics, so no bootstrap.
 # `with` stops afterwards only the services it had to start, even when the
-# tests fail, and exits with the tests' status.
-test: lint ## Lint, then run every test against local moto and tansu, and the end-to-end test
-	$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
-	$(MAKE) e2e
-	$(MAKE) infra-check
+# tests fail, and exits with the tests' status. The release zips are checked
+# by `make package-check` (CI runs it after this), not here: building them
+# takes 15-20 minutes from scratch.
+test: lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
+	@bash scripts/step.sh "tests against moto and tansu (first build: ~6 min)" \
+		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
+	@bash scripts/step.sh "end-to-end story through every function (~1 min)" $(MAKE) e2e
+	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
 	$(SERVICES) setup
@@ -87,9 +93,13 @@ e2e: ## Start the whole pipeline on fresh tables and topics and run the end-to-e
 package: ## Build every function's Lambda zip (target/lambda/<function>/bootstrap.zip)
 	bash scripts/infra.sh package
 
-# The zips first: the checks read them, and the topic creator's test needs the local broker.
-infra-check: package ## Check infra/ offline: parsing, fmt, checkov, consistency with the code, the zips
+# The topic creator's test needs the local broker. The zips have checks of their own,
+# in `make package-check`, which builds them first.
+infra-check: ## Check infra/ offline: parsing, fmt, checkov, consistency with the code
 	$(SERVICES) with -- bash scripts/infra.sh check
+
+package-check: package ## Build the release zips, then check them (arm64, glibc, static OpenSSL, SASL)
+	@bash scripts/step.sh "checks of the release zips" bash scripts/infra.sh check-zips
 
 plan: package ## Show what `make deploy` would change in the AWS account
 	$(TERRAFORM) init -input=false

@@ -6,12 +6,14 @@
 #   package   build every function crate's Lambda zip with cargo-lambda
 #             (target/lambda/<crate>/bootstrap.zip), and the topic creator's
 #             (target/lambda/kafka-topics/kafka-topics.zip)
-#   check     run tests/infra: Terraform parsing, formatting and checkov, the
-#             consistency of infra/ with the code, and the zips
+#   check       run tests/infra but the zips' checks: Terraform parsing,
+#               formatting and checkov, the consistency of infra/ with the code
+#   check-zips  run the zips' checks (tests/infra/test_packaging.py) on the
+#               zips `package` built
 #
 # Installs what it needs first, each only when missing: cargo-lambda and Zig
-# (through scripts/services.sh), the Rust target of LAMBDA_ARCH, and two
-# Python environments under .local/venvs.
+# (scripts/tools.sh, under .local/tools), the Rust target of LAMBDA_ARCH, and
+# two Python environments under .local/venvs.
 
 set -euo pipefail
 
@@ -23,7 +25,8 @@ readonly PYTHON=${PYTHON:-python3}
 export LAMBDA_ARCH=${LAMBDA_ARCH:-arm64}
 readonly PACKAGE_DIR=$ROOT/target/lambda
 
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+readonly ZIG=$ROOT/.local/tools/bin/zig
+export PATH="$ROOT/.local/tools/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # As the Makefile sets it: a build input of aws-lc-sys, so a different value (or none, when this
 # script is run directly) would rebuild it and everything above it.
@@ -61,7 +64,7 @@ ensure_venv() {
 }
 
 ensure_build_tools() {
-  bash "$ROOT/scripts/services.sh" setup >/dev/null
+  bash "$ROOT/scripts/tools.sh" install
   local target
   target=$(rust_target)
   if ! rustup target list --installed | grep -qx "$target"; then
@@ -90,10 +93,10 @@ cross_compilers() {
   local dir=$PACKAGE_DIR/.cross/$1 tool
   mkdir -p "$dir"
   for tool in cc c++; do
-    printf '#!/bin/sh\nexec %q -m ziglang %s -fno-sanitize=all -target %s -Wl,--undefined-version "$@"\n' \
-      "$PYTHON" "$tool" "$1" >"$dir/$tool"
+    printf '#!/bin/sh\nexec %q %s -fno-sanitize=all -target %s -Wl,--undefined-version "$@"\n' \
+      "$ZIG" "$tool" "$1" >"$dir/$tool"
   done
-  printf '#!/bin/sh\nexec %q -m ziglang ar "$@"\n' "$PYTHON" >"$dir/ar"
+  printf '#!/bin/sh\nexec %q ar "$@"\n' "$ZIG" >"$dir/ar"
   chmod +x "$dir"/*
   export CC=$dir/cc CXX=$dir/c++ AR=$dir/ar HOST_CC=${HOST_CC:-cc} HOST_CXX=${HOST_CXX:-c++}
 }
@@ -170,11 +173,18 @@ cmd_check() {
   # The IAM checks read which adapter methods each function binary links.
   (cd "$ROOT" && cargo build --quiet --locked --bins $(function_crates | sed 's/^/-p /'))
   CHECKOV="$VENVS/checkov/bin/checkov" \
-    "$VENVS/infra-tests/bin/python" -m pytest "$ROOT/tests/infra" -q "$@"
+    "$VENVS/infra-tests/bin/python" -m pytest "$ROOT/tests/infra" -q \
+    --ignore "$ROOT/tests/infra/test_packaging.py" "$@"
+}
+
+cmd_check_zips() {
+  ensure_venv infra-tests "$ROOT/tests/infra/requirements.txt" "$ROOT/infra/topics/requirements.txt"
+  "$VENVS/infra-tests/bin/python" -m pytest "$ROOT/tests/infra/test_packaging.py" -q "$@"
 }
 
 case ${1:-} in
   package) cmd_package ;;
   check) shift; cmd_check "$@" ;;
-  *) die "usage: ${0##*/} package | check [pytest arguments]" ;;
+  check-zips) shift; cmd_check_zips "$@" ;;
+  *) die "usage: ${0##*/} package | check [pytest arguments] | check-zips [pytest arguments]" ;;
 esac

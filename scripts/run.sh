@@ -22,7 +22,7 @@ readonly LAMBDA_PORT=${LAMBDA_PORT:-9000}
 readonly LAMBDA_ENDPOINT=http://127.0.0.1:$LAMBDA_PORT
 # Short enough to watch an unpaid order being cancelled during the story.
 readonly PAYMENT_TIMEOUT_SECONDS=${PAYMENT_TIMEOUT_SECONDS:-15}
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export PATH="$ROOT/.local/tools/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf '\n==> %s\n' "$*"; }
 die() {

