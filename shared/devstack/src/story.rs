@@ -11,7 +11,8 @@ use orderflow_core::adapters::dynamodb::DynamoStore;
 use orderflow_core::ports::SalesStore;
 use orderflow_types::api::ErrorBody;
 use orderflow_types::{
-    DailySales, Notification, Order, OrderEvent, OrderStatus, Product, ProductId, ProductSales,
+    CancelReason, DailySales, Notification, Order, OrderEvent, OrderStatus, Product, ProductId,
+    ProductSales,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -165,8 +166,10 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
 
     let alice = api.order("alice", json!([{"product_id": "sku-espresso", "quantity": 2}, {"product_id": "sku-mug", "quantity": 1}]), None).await?;
     say(format!(
-        "alice ordered {} ({} cents): {}",
-        alice.order_id, alice.total_cents, alice.status
+        "alice ordered 2 bags of espresso beans and a mug for {}: order {} is {}",
+        money(alice.total_cents),
+        alice.order_id,
+        status_words(&alice)
     ));
     let paid: Order = api
         .expect(
@@ -178,7 +181,11 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
             None,
         )
         .await?;
-    say(format!("alice paid {}: {}", paid.order_id, paid.status));
+    say(format!(
+        "alice paid order {}: it is {}",
+        paid.order_id,
+        status_words(&paid)
+    ));
     report.paid = Some(paid);
 
     let bob = api
@@ -199,8 +206,9 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
         )
         .await?;
     say(format!(
-        "bob ordered {} and cancelled it: {}",
-        bob.order_id, cancelled.status
+        "bob ordered a grinder and cancelled it: order {} is {}",
+        bob.order_id,
+        status_words(&cancelled)
     ));
     report.cancelled = Some(cancelled);
 
@@ -210,7 +218,7 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
         .await?;
     let retried = api.order("carol", items, Some("carol-first-order")).await?;
     say(format!(
-        "carol ordered {} and, retrying with the same Idempotency-Key, got {} again; she will not pay (payment due {})",
+        "carol ordered a kettle and 3 mugs (order {}); retrying with the same Idempotency-Key gave order {} again, not a second one. She will not pay: payment is due at {}",
         carol.order_id,
         retried.order_id,
         orderflow_types::time::format(&carol.payment_due_at)
@@ -229,7 +237,7 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
         .await?;
     let error: ErrorBody = serde_json::from_value(body)?;
     say(format!(
-        "dave tried to buy 5 kettles: {} {} ({})",
+        "dave tried to buy 5 kettles and was refused, nothing reserved: HTTP {} {}: {}",
         status.as_u16(),
         error.code,
         error.message
@@ -237,7 +245,7 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
     report.oversell = Some((status.as_u16(), error));
 
     say(format!(
-        "waiting up to {} s for carol's payment timeout…",
+        "waiting for carol's payment timeout (up to {} s)…",
         stack.timeout_wait.as_secs()
     ));
     let deadline = tokio::time::Instant::now() + stack.timeout_wait;
@@ -259,8 +267,9 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     say(format!(
-        "carol's order {} is {} ({:?})",
-        timed_out.order_id, timed_out.status, timed_out.cancel_reason
+        "carol's order {} is {}",
+        timed_out.order_id,
+        status_words(&timed_out)
     ));
     report.timed_out = Some(timed_out);
 
@@ -282,8 +291,8 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
             .await?;
         for notice in &page.items {
             say(format!(
-                "notification for {user}: {} ({})",
-                notice.message, notice.order_id
+                "notification for {user} about order {}: {}",
+                notice.order_id, notice.message
             ));
         }
         report.notifications.push((user.to_owned(), page.items));
@@ -292,8 +301,9 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
     let day = paid_day(report.paid.as_ref());
     let sales = stack.store.daily_sales(&day).await?;
     say(format!(
-        "sales on {day}: {} paid orders, {} cents",
-        sales.paid_orders, sales.revenue_cents
+        "sales on {day}: {} paid order(s), {}",
+        sales.paid_orders,
+        money(sales.revenue_cents)
     ));
     report.daily_sales = Some(sales);
     for product in ["sku-espresso", "sku-mug"] {
@@ -312,13 +322,13 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
         .collect();
     for event in &report.events {
         say(format!(
-            "event on {}: {} {}",
-            stack.topic, event.event_type, event.order_id
+            "event on {}: {:<9} order {} of {}",
+            stack.topic, event.event_type, event.order_id, event.user_id
         ));
     }
     report.dead_letters = read_topic(stack, &stack.dead_letter_topic).await?.len();
     say(format!(
-        "records on {}: {}",
+        "records on the dead-letter topic {}: {}",
         stack.dead_letter_topic, report.dead_letters
     ));
     report.log = log;
@@ -331,6 +341,24 @@ fn paid_day(order: Option<&Order>) -> String {
         .unwrap_or_else(chrono::Utc::now)
         .format("%Y-%m-%d")
         .to_string()
+}
+
+/// 4480 cents as `$44.80`.
+fn money(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+/// An order's state in words: its status, and for a cancelled order, why.
+fn status_words(order: &Order) -> String {
+    match (order.status, order.cancel_reason) {
+        (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout)) => {
+            "cancelled: not paid before its payment deadline, its stock returned".to_owned()
+        }
+        (OrderStatus::Cancelled, Some(CancelReason::Customer)) => {
+            "cancelled by its owner, its stock returned".to_owned()
+        }
+        (status, _) => status.as_str().to_lowercase(),
+    }
 }
 
 fn stock_line(products: &[Product]) -> String {
