@@ -57,7 +57,7 @@ setup: ## Install the missing tools under .local/tools: moto, tansu, cargo-lambd
 
 services-up: ## Start moto and tansu, then create the tables and topics
 	$(SERVICES) up
-	cargo run --quiet --locked -p orderflow-devstack -- bootstrap
+	cargo run --quiet --locked --bin devstack -- bootstrap
 
 services-down: ## Stop moto and tansu
 	$(SERVICES) down
