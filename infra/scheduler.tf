@@ -5,10 +5,16 @@ resource "aws_scheduler_schedule_group" "timeouts" {
   name = "${local.name}-payment-timeouts"
 }
 
+locals {
+  # What `aws_scheduler_schedule_group.timeouts.arn` will be, spelled out: the trust policy
+  # below conditions on exactly this form (arn:…:scheduler:<region>:<account>:schedule-group/<name>).
+  schedule_group_arn = "arn:${data.aws_partition.current.partition}:scheduler:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:schedule-group/${aws_scheduler_schedule_group.timeouts.name}"
+}
+
 resource "aws_iam_role" "scheduler" {
   name = "${local.name}-scheduler"
-  # Only schedules of this account may assume it (the confused deputy protection the Scheduler
-  # documents), and create-order may pass it only for its own group (iam.tf).
+  # Only schedules of this account's payment timeout group may assume it (the confused deputy
+  # protection the Scheduler documents); create-order may pass it to the Scheduler only (iam.tf).
   assume_role_policy = data.aws_iam_policy_document.scheduler_trust.json
 }
 
@@ -27,10 +33,12 @@ data "aws_iam_policy_document" "scheduler_trust" {
       values   = [data.aws_caller_identity.current.account_id]
     }
 
+    # The Scheduler presents the schedule group's ARN as the source, not the schedule's: a
+    # schedule ARN here would refuse every CreateSchedule and every firing.
     condition {
-      test     = "ArnLike"
+      test     = "StringEquals"
       variable = "aws:SourceArn"
-      values   = ["arn:${data.aws_partition.current.partition}:scheduler:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:schedule/${aws_scheduler_schedule_group.timeouts.name}/*"]
+      values   = [local.schedule_group_arn]
     }
   }
 }
