@@ -300,4 +300,12 @@ data "aws_iam_policy_document" "kafka_topics" {
     actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:AlterTopic"]
     resources = values(local.kafka_topic_arn)
   }
+
+  # Setting retention.ms on a topic that exists (IncrementalAlterConfigs); the admin client reads
+  # the topic's settings first on a broker that only has the older AlterConfigs.
+  statement {
+    sid       = "SetTopicRetention"
+    actions   = ["kafka-cluster:AlterTopicDynamicConfiguration", "kafka-cluster:DescribeTopicDynamicConfiguration"]
+    resources = values(local.kafka_topic_arn)
+  }
 }

@@ -154,6 +154,33 @@ variable "kafka_topic_partitions" {
   }
 }
 
+# Kept longer than the 14 days the order-events failures queue keeps the offsets of records the
+# event source mapping gave up on (lambda.tf): a pointer must never outlive its record, which is
+# read again from this topic to replay it (README: Redrive).
+variable "order_events_retention_days" {
+  description = "How long order-events keeps its records (retention.ms): the window in which a failed or dead-lettered record can be replayed. More than the failures queue's 14 days."
+  type        = number
+  default     = 21
+
+  validation {
+    condition     = var.order_events_retention_days >= 15 && var.order_events_retention_days <= 365
+    error_message = "order_events_retention_days must be between 15 (longer than the failures queue keeps its pointers, 14 days) and 365."
+  }
+}
+
+# The dead-letter topic holds the only record of why each poison event was refused, next to its
+# bytes: long enough to be looked at after an alarm, and at least as long as the failures queue.
+variable "order_events_dlq_retention_days" {
+  description = "How long order-events-dlq keeps dead-lettered records (retention.ms), with their reason and source offset."
+  type        = number
+  default     = 28
+
+  validation {
+    condition     = var.order_events_dlq_retention_days >= 14 && var.order_events_dlq_retention_days <= 365
+    error_message = "order_events_dlq_retention_days must be between 14 (as long as the failures queue keeps its pointers) and 365."
+  }
+}
+
 variable "kafka_replication_factor" {
   description = "Replication factor of the topics. MSK Serverless always uses 3; set it for an existing cluster with fewer brokers."
   type        = number

@@ -94,6 +94,11 @@ def policy_statements(name):
     return {s.get("sid", str(i)): s for i, s in enumerate(document["statement"])}
 
 
+def depends_on(body):
+    """The addresses a resource's depends_on names, without python-hcl2's ${…}."""
+    return {re.fullmatch(r"\$\{(.+)\}", entry).group(1) for entry in body.get("depends_on", [])}
+
+
 def variables():
     found = {}
     for blocks in parsed().values():
