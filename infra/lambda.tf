@@ -205,10 +205,19 @@ resource "aws_lambda_event_source_mapping" "order_events" {
     metrics = ["EventCount", "ErrorCount", "KafkaMetrics"]
   }
 
+  # The pollers need the topics, the role's grants, and their network before the first poll:
+  # nothing else orders these before the mapping, and a mapping created first cannot reach the
+  # brokers: it reports a PROBLEM as its last processing result, or is disabled.
   depends_on = [
     aws_lambda_invocation.kafka_topics,
     aws_iam_role_policy.order_events_consumer,
     aws_vpc_endpoint.interface,
+    aws_vpc_security_group_ingress_rule.kafka_from_pollers,
+    aws_vpc_security_group_egress_rule.pollers_to_kafka,
+    aws_vpc_security_group_egress_rule.pollers_to_endpoints,
+    aws_vpc_security_group_ingress_rule.endpoints_from_pollers,
+    aws_vpc_security_group_ingress_rule.kafka_from_functions,
+    aws_vpc_security_group_egress_rule.functions_to_kafka,
   ]
 }
 

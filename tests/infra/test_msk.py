@@ -57,3 +57,26 @@ def test_the_topic_creator_may_set_topic_configs():
     assert statements["SetTopicRetention"]["resources"] == "${values(local.kafka_topic_arn)}"
     assert "kafka-cluster:CreateTopic" in statements["CreateAndGrowTopics"]["actions"]
 
+
+def test_the_mapping_waits_for_the_topics_and_every_rule_its_pollers_need():
+    # AWS Lambda Developer Guide, "Configuring network for Amazon MSK event sources": the pollers
+    # run with the cluster's subnets and security groups, which must allow them to reach the
+    # brokers and, without a NAT, Lambda, STS (and SQS for the on-failure destination) through
+    # VPC endpoints. Terraform orders only what references what: a rule the mapping does not
+    # reference must be named in depends_on.
+    mapping = terraform.resources("aws_lambda_event_source_mapping")["order_events"]
+    depends = terraform.depends_on(mapping)
+    poller_rules = {
+        "aws_vpc_security_group_ingress_rule.kafka_from_pollers",
+        "aws_vpc_security_group_egress_rule.pollers_to_kafka",
+        "aws_vpc_security_group_egress_rule.pollers_to_endpoints",
+        "aws_vpc_security_group_ingress_rule.endpoints_from_pollers",
+    }
+    assert poller_rules <= {f"aws_vpc_security_group_{kind}_rule.{name}"
+                            for kind in ("ingress", "egress")
+                            for name in terraform.resources(f"aws_vpc_security_group_{kind}_rule")}
+    assert poller_rules | {
+        "aws_lambda_invocation.kafka_topics",
+        "aws_iam_role_policy.order_events_consumer",
+        "aws_vpc_endpoint.interface",
+    } <= depends
