@@ -90,10 +90,15 @@ variable "existing_kafka" {
   description = <<-EOT
     Use an existing MSK cluster with IAM authentication instead of creating an MSK Serverless
     cluster and its VPC. cluster_arn and bootstrap_brokers (the SASL/IAM list, port 9098) name the
-    cluster; vpc_id and subnet_ids (private subnets that reach the brokers) place the functions;
-    security_group_id is the cluster's security group, which gets an ingress rule from the
-    functions. create_vpc_endpoints = false when the subnets already reach DynamoDB, the
-    Scheduler, Lambda, STS and SQS (through a NAT gateway or endpoints of their own).
+    cluster, in var.region; vpc_id and subnet_ids (private subnets of that VPC, in two zones or
+    more, that reach the brokers) place the functions; security_group_id is the cluster's security
+    group, which the event source mapping's pollers use too: it gets rules for the functions and
+    the pollers. create_vpc_endpoints = true (the default) creates the DynamoDB gateway endpoint
+    and the Scheduler, Lambda, STS and SQS interface endpoints in the VPC, which must then have DNS
+    support and DNS hostnames on and no endpoint of its own for these services (AWS refuses a
+    second private DNS name for a service in one VPC). false: the subnets reach these services
+    through a NAT gateway or the VPC's own endpoints, and the functions and pollers may send HTTPS
+    anywhere; the VPC's own interface endpoints must admit both security groups on port 443.
   EOT
   type = object({
     cluster_arn          = string
@@ -118,6 +123,12 @@ variable "existing_kafka" {
   validation {
     condition     = var.existing_kafka == null || length(try(var.existing_kafka.subnet_ids, [])) >= 2
     error_message = "existing_kafka.subnet_ids must name at least two subnets, in different availability zones."
+  }
+
+  # An event source mapping reads a cluster of its own region only.
+  validation {
+    condition     = var.existing_kafka == null || try(split(":", var.existing_kafka.cluster_arn)[3] == var.region, false)
+    error_message = "existing_kafka.cluster_arn must name a cluster in var.region: the functions and the event source mapping run there."
   }
 }
 
