@@ -1,5 +1,6 @@
 # Alarms on what needs a person: messages in a dead-letter queue (something was not done and
-# will not be retried), function errors, and order-events falling behind. With var.alarm_email
+# will not be retried), function errors and throttles, API 5xx, payment timeouts the Scheduler
+# could not deliver, and order-events stuck or falling behind. With var.alarm_email
 # each alarm also notifies an SNS topic with that subscriber (confirm the email AWS sends).
 
 locals {
@@ -116,17 +117,85 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   ok_actions          = local.alarm_actions
 }
 
+# OffsetLag is the difference between the last offset written to the topic and the last the
+# consumer group committed, summed over the topic's partitions, one figure per mapping (it is not
+# per partition). A partial batch response is a successful invocation, so a partition stopped at
+# a record that keeps failing raises no Errors: the lag never returning to zero is the sign. The
+# lowest value of each 5 minutes stays above the threshold only if the lag never cleared.
 resource "aws_cloudwatch_metric_alarm" "order_events_lag" {
   alarm_name          = "${local.name}-order-events-lag"
-  alarm_description   = "order-events is more than ${var.order_events_lag_threshold} records behind on a partition for 15 minutes: it is failing and retrying (see its errors), or needs more pollers."
+  alarm_description   = "order-events has had at least ${var.order_events_lag_threshold} unprocessed record(s) on its topic for 15 minutes without a break: a partition is stopped at a record that keeps failing (see PartitionsStopped and the function's log), or the pollers cannot keep up."
   namespace           = "AWS/Lambda"
   metric_name         = "OffsetLag"
   dimensions          = { FunctionName = aws_lambda_function.this["order-events"].function_name }
-  statistic           = "Maximum"
+  statistic           = "Minimum"
   period              = 300
   evaluation_periods  = 3
-  comparison_operator = "GreaterThanThreshold"
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = var.order_events_lag_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  for_each = local.functions
+
+  alarm_name          = "${local.name}-${each.key}-throttles"
+  alarm_description   = "${each.key} invocations were refused for lack of concurrency (its reserved concurrency, or the account's): API callers got 429s or 5xx, events wait for a retry."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.this[each.key].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  alarm_name          = "${local.name}-api-5xx"
+  alarm_description   = "The HTTP API answered 5xx: a function failed or timed out (an opaque 502/503/504 from API Gateway), or answered a generic 500/503 whose cause is in its log."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5xx"
+  dimensions          = { ApiId = aws_apigatewayv2_api.this.id }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# What the Scheduler reports for the payment timeout group. A timeout it cannot deliver after its
+# retries goes to the payment timeouts queue (alarmed above); these catch what goes wrong on the
+# way there, and a target that keeps failing before the retries run out.
+locals {
+  scheduler_alarms = {
+    "TargetErrorCount"                           = "order-timeout failed or refused payment timeouts (each is retried; a persistent one ends in the dead-letter queue). Check the Scheduler role's trust policy and permissions and order-timeout's log."
+    "InvocationDroppedCount"                     = "The Scheduler dropped payment timeouts after its retries without a dead-letter queue receiving them: their orders stay PENDING and hold stock. Find them by their schedules (the order id is the name) and cancel the orders."
+    "InvocationsFailedToBeSentToDeadLetterCount" = "The Scheduler could not put undelivered payment timeouts in the dead-letter queue (permission, encryption or a deleted queue): they are lost. Check the Scheduler role's sqs:SendMessage and the queue."
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "scheduler" {
+  for_each = local.scheduler_alarms
+
+  alarm_name          = "${local.name}-payment-timeouts-${each.key}"
+  alarm_description   = each.value
+  namespace           = "AWS/Scheduler"
+  metric_name         = each.key
+  dimensions          = { ScheduleGroup = aws_scheduler_schedule_group.timeouts.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

@@ -304,13 +304,13 @@ variable "alarm_email" {
 }
 
 variable "order_events_lag_threshold" {
-  description = "Consumer lag (records behind, on the most lagging partition) of order-events that raises an alarm."
+  description = "Records of order-events its consumer group has not processed (OffsetLag: one figure for the whole topic, not per partition) that, seen without a break for 15 minutes, raise an alarm. 1 catches one record stuck on a partition at any volume; raise it only when steady traffic keeps the lag above zero."
   type        = number
-  default     = 1000
+  default     = 1
 
   validation {
-    condition     = var.order_events_lag_threshold > 0
-    error_message = "order_events_lag_threshold must be positive."
+    condition     = var.order_events_lag_threshold >= 1
+    error_message = "order_events_lag_threshold must be at least 1."
   }
 }
 
