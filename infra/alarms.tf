@@ -9,11 +9,15 @@ locals {
   dead_letter_queues = {
     "payment-timeouts" = {
       queue = aws_sqs_queue.payment_timeouts_dlq.name
-      about = "Payment timeouts that were never announced: their orders stay PENDING and hold stock until redriven."
+      about = "Payment timeouts the Scheduler could not deliver to order-timeout: their orders stay PENDING and hold stock until redriven (README: Redrive)."
+    }
+    "order-timeout-failures" = {
+      queue = aws_sqs_queue.order_timeout_failures.name
+      about = "order-timeout failed payment timeouts after Lambda's retries: their orders stay PENDING and hold stock until redriven (README: Redrive)."
     }
     "order-events-failures" = {
       queue = aws_sqs_queue.order_events_failures.name
-      about = "order-events gave up on records after every retry; replay them from Kafka by the offsets in the messages."
+      about = "order-events gave up on records after every retry; replay them from Kafka by the offsets in the messages (README: Redrive)."
     }
   }
 }

@@ -118,7 +118,7 @@ data "aws_iam_policy_document" "function_runtime" {
 
   # Asynchronous invocations that failed every retry (aws_lambda_function_event_invoke_config).
   dynamic "statement" {
-    for_each = each.value.trigger == "scheduler" ? [aws_sqs_queue.payment_timeouts_dlq.arn] : []
+    for_each = each.value.trigger == "scheduler" ? [aws_sqs_queue.order_timeout_failures.arn] : []
     content {
       sid       = "OnFailureDestination"
       actions   = ["sqs:SendMessage"]

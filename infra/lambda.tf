@@ -93,7 +93,7 @@ locals {
 
 resource "aws_lambda_function" "this" {
   for_each = local.functions
-  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to the payment timeouts queue (aws_lambda_function_event_invoke_config).
+  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to a queue of their own (aws_lambda_function_event_invoke_config).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account's pool; on a new account (10 in all) it cannot be granted. Throttling is set on the API stage and by the mapping's pollers.
   #checkov:skip=CKV_AWS_173:The environment holds names and ARNs, no secret; the Lambda service key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile this stack does not manage; `make deploy` builds and uploads the zips in one step.
@@ -146,8 +146,9 @@ resource "aws_cloudwatch_log_group" "function" {
 # --- Triggers ----------------------------------------------------------------------------------
 
 # The Scheduler invokes order-timeout asynchronously. A function error after Lambda's own retries
-# would otherwise be dropped; here it lands in the same queue as the schedules the Scheduler could
-# not deliver, so that every payment timeout that was not announced is in one place.
+# would otherwise be dropped; here it lands in a queue of its own. Not the Scheduler's dead-letter
+# queue: Lambda sends an invocation record (the event under requestPayload, the error under
+# responsePayload), the Scheduler the bare event, and one queue should hold one format.
 resource "aws_lambda_function_event_invoke_config" "scheduled" {
   for_each = { for name, function in local.functions : name => function if function.trigger == "scheduler" }
 
@@ -157,9 +158,15 @@ resource "aws_lambda_function_event_invoke_config" "scheduled" {
 
   destination_config {
     on_failure {
-      destination = aws_sqs_queue.payment_timeouts_dlq.arn
+      destination = aws_sqs_queue.order_timeout_failures.arn
     }
   }
+}
+
+resource "aws_sqs_queue" "order_timeout_failures" {
+  name                      = "${local.name}-order-timeout-failures"
+  sqs_managed_sse_enabled   = true
+  message_retention_seconds = 1209600
 }
 
 # order-events reads order-events through an event source mapping in provisioned mode, the mode

@@ -44,10 +44,11 @@ output "schedule_group" {
 }
 
 output "dead_letter_queues" {
-  description = "URLs of the SQS queues that collect what was not done: undelivered payment timeouts, and order events given up on."
+  description = "URLs of the SQS queues that collect what was not done: payment timeouts the Scheduler could not deliver, those order-timeout failed, and order events given up on."
   value = {
-    payment_timeouts      = aws_sqs_queue.payment_timeouts_dlq.url
-    order_events_failures = aws_sqs_queue.order_events_failures.url
+    payment_timeouts       = aws_sqs_queue.payment_timeouts_dlq.url
+    order_timeout_failures = aws_sqs_queue.order_timeout_failures.url
+    order_events_failures  = aws_sqs_queue.order_events_failures.url
   }
 }
 

@@ -63,9 +63,10 @@ data "aws_iam_policy_document" "scheduler" {
   }
 }
 
-# Payment timeouts that were never announced: schedules the Scheduler could not deliver after its
-# retries, and order-timeout invocations that failed after Lambda's. Each message names the order;
-# redrive it by invoking order-timeout with the message's payload. An alarm watches its depth.
+# Payment timeouts the Scheduler could not deliver to order-timeout after its retries. Each
+# message's body is the schedule's input, the payment timeout as order-timeout reads it, with the
+# error in its attributes; redrive it by invoking order-timeout with the body (README: Redrive).
+# Failures of order-timeout itself go to another queue (lambda.tf), in Lambda's format.
 resource "aws_sqs_queue" "payment_timeouts_dlq" {
   name                      = "${local.name}-payment-timeouts-dlq"
   sqs_managed_sse_enabled   = true
