@@ -94,7 +94,6 @@ locals {
 resource "aws_lambda_function" "this" {
   for_each = local.functions
   #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to a queue of their own (aws_lambda_function_event_invoke_config).
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account's pool; on a new account (10 in all) it cannot be granted. Throttling is set on the API stage and by the mapping's pollers.
   #checkov:skip=CKV_AWS_173:The environment holds names and ARNs, no secret; the Lambda service key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile this stack does not manage; `make deploy` builds and uploads the zips in one step.
   #checkov:skip=CKV_AWS_50:The functions emit no X-Ray segments; their JSON logs carry order ids from end to end.
@@ -110,6 +109,9 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.lambda_architecture]
   memory_size      = each.value.memory_size
   timeout          = each.value.timeout
+  # API functions are capped (var.api_reserved_concurrency); -1 is unreserved. order-events is
+  # bounded by its pollers and partitions, order-timeout by the Scheduler's delivery rate.
+  reserved_concurrent_executions = each.value.trigger == "api" && var.api_reserved_concurrency != null ? var.api_reserved_concurrency : -1
 
   environment {
     variables = { for variable in each.value.environment : variable => local.environment_values[variable] }

@@ -290,6 +290,34 @@ variable "api_throttle" {
   }
 }
 
+# Each execution environment of an API function keeps its own Kafka producer, with connections to
+# the brokers. MSK Serverless limits a cluster's client connections and new connections per
+# second: without a cap, a burst of requests (each slow while a broker is slow) could open enough
+# environments to hit those limits and stop every producer, order-events' included.
+variable "api_reserved_concurrency" {
+  description = "Reserved concurrency of each API function (create-order, orders-api): the most requests each serves at once, and concurrency kept for it. Reserving needs an account concurrency quota above 100 plus the reservations (new accounts start at 10: ask for an increase); null leaves them uncapped."
+  type        = number
+  default     = 20
+  nullable    = true
+
+  validation {
+    condition     = var.api_reserved_concurrency == null || try(var.api_reserved_concurrency >= 1 && var.api_reserved_concurrency <= 1000, false)
+    error_message = "api_reserved_concurrency must be null or between 1 and 1000."
+  }
+}
+
+variable "cognito_admin_password_sign_in" {
+  description = "Let callers with IAM permission cognito-idp:AdminInitiateAuth sign users of the Cognito user pool in with a password (ADMIN_USER_PASSWORD_AUTH), as the README's steps do from the command line. Apps sign in with SRP either way; plain USER_PASSWORD_AUTH is never enabled."
+  type        = bool
+  default     = true
+}
+
+variable "cognito_deletion_protection" {
+  description = "Protect the Cognito user pool, and its users, from deletion (turn off only for throwaway stacks)."
+  type        = bool
+  default     = true
+}
+
 # --- Alarms -----------------------------------------------------------------------------------
 
 variable "alarm_email" {
