@@ -213,8 +213,8 @@ resource "aws_iam_role_policy" "order_events_consumer" {
 }
 
 data "aws_iam_policy_document" "order_events_consumer" {
-  #checkov:skip=CKV_AWS_111:The pollers inspect the cluster's network with EC2 Describe calls, which take no resource.
-  #checkov:skip=CKV_AWS_356:Same statement: EC2 Describe calls have no resource to scope them to.
+  #checkov:skip=CKV_AWS_111:The pollers inspect the cluster's network with EC2 Describe calls and find the brokers with kafka:GetBootstrapBrokers, none of which takes a resource.
+  #checkov:skip=CKV_AWS_356:Same statements: these read-only calls have no resource to scope them to.
 
   statement {
     sid       = "InspectTheClusterNetwork"
@@ -223,9 +223,17 @@ data "aws_iam_policy_document" "order_events_consumer" {
   }
 
   statement {
-    sid       = "FindTheBrokers"
-    actions   = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+    sid       = "DescribeTheCluster"
+    actions   = ["kafka:DescribeClusterV2"]
     resources = [local.kafka_cluster_arn]
+  }
+
+  # GetBootstrapBrokers supports no resource-level permission: granted on a cluster ARN, it is
+  # not granted at all, and the pollers cannot find the brokers.
+  statement {
+    sid       = "FindTheBrokers"
+    actions   = ["kafka:GetBootstrapBrokers"]
+    resources = ["*"]
   }
 
   statement {
