@@ -248,10 +248,15 @@ data "aws_iam_policy_document" "order_events_consumer" {
     resources = [local.kafka_topic_arn[var.order_events_topic]]
   }
 
+  # The mapping's consumer group, and those of the temporary mappings that replay the topic from
+  # a point in time (README: Redrive), named <group>-replay-<anything>.
   statement {
-    sid       = "CommitOffsets"
-    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
-    resources = ["${local.kafka_group_arn_base}/${local.order_events_consumer_group}"]
+    sid     = "CommitOffsets"
+    actions = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = [
+      "${local.kafka_group_arn_base}/${local.order_events_consumer_group}",
+      "${local.kafka_group_arn_base}/${local.order_events_consumer_group}-replay-*",
+    ]
   }
 
   statement {

@@ -61,3 +61,8 @@ output "cognito_client_id" {
   description = "The app client to sign in with (null with jwt_issuer)."
   value       = local.create_user_pool ? aws_cognito_user_pool_client.this[0].id : null
 }
+
+output "kafka_topics" {
+  description = "What the topic creator found and did when it last ran: each topic's partitions and retention."
+  value       = jsondecode(aws_lambda_invocation.kafka_topics.result)
+}

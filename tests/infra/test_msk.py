@@ -80,3 +80,15 @@ def test_the_mapping_waits_for_the_topics_and_every_rule_its_pollers_need():
         "aws_iam_role_policy.order_events_consumer",
         "aws_vpc_endpoint.interface",
     } <= depends
+
+
+def test_replay_mappings_may_use_consumer_groups_of_their_own():
+    # MSK Developer Guide, "Semantics of IAM authorization policy actions and resources": a
+    # consumer group is arn:…:group/<cluster name>/<cluster uuid>/<group>, and committing offsets
+    # needs kafka-cluster:AlterGroup on it. The README's replay creates <group>-replay-<n>.
+    statement = terraform.policy_statements("order_events_consumer")["CommitOffsets"]
+    assert statement["resources"] == [
+        "${local.kafka_group_arn_base}/${local.order_events_consumer_group}",
+        "${local.kafka_group_arn_base}/${local.order_events_consumer_group}-replay-*",
+    ]
+    assert terraform.local("order_events_consumer_group") == "${local.name}-order-events"
