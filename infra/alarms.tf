@@ -6,6 +6,18 @@
 locals {
   alarm_actions = var.alarm_email == null ? [] : [aws_sns_topic.alarms[0].arn]
 
+  # The counts the functions write in CloudWatch embedded metric format (shared/core/src/metrics.rs),
+  # by the function that writes each: its name is the metric's FunctionName dimension.
+  metrics_namespace = "orderflow"
+  custom_metrics = {
+    OrdersPlaced           = "create-order"
+    OrdersSoldOut          = "create-order"
+    OrdersPaid             = "orders-api"
+    PaymentTimeoutsApplied = "order-events"
+    RecordsDeadLettered    = "order-events"
+    PartitionsStopped      = "order-events"
+  }
+
   dead_letter_queues = {
     "payment-timeouts" = {
       queue = aws_sqs_queue.payment_timeouts_dlq.name
@@ -198,6 +210,43 @@ resource "aws_cloudwatch_metric_alarm" "scheduler" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# From the counts order-events writes (local.custom_metrics). A dead-lettered record is an event
+# that was not applied and never will be without a person.
+resource "aws_cloudwatch_metric_alarm" "records_dead_lettered" {
+  alarm_name          = "${local.name}-order-events-dead-lettered"
+  alarm_description   = "order-events sent records to ${var.order_events_dlq_topic}: events it can never apply (their reason is a header of each record). README: Redrive."
+  namespace           = local.metrics_namespace
+  metric_name         = "RecordsDeadLettered"
+  dimensions          = { FunctionName = aws_lambda_function.this[local.custom_metrics.RecordsDeadLettered].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# One stopped partition is a retry in progress; stopped partitions in most of 15 minutes are a
+# record that keeps failing, which the mapping retries up to order_events_max_retry_attempts.
+resource "aws_cloudwatch_metric_alarm" "partitions_stopped" {
+  alarm_name          = "${local.name}-order-events-partitions-stopped"
+  alarm_description   = "order-events keeps stopping a partition at a record it cannot apply yet (a dependency down, a permission denied): nothing after it on that partition is applied. Its log names the partition, the offset and the cause."
+  namespace           = local.metrics_namespace
+  metric_name         = "PartitionsStopped"
+  dimensions          = { FunctionName = aws_lambda_function.this[local.custom_metrics.PartitionsStopped].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"

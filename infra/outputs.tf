@@ -66,3 +66,8 @@ output "kafka_topics" {
   description = "What the topic creator found and did when it last ran: each topic's partitions and retention."
   value       = jsondecode(aws_lambda_invocation.kafka_topics.result)
 }
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard: alarms, orders, order-events lag, errors and dead letters."
+  value       = "https://${data.aws_region.current.region}.console.aws.amazon.com/cloudwatch/home?region=${data.aws_region.current.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
+}
