@@ -108,7 +108,7 @@ resource "aws_security_group" "functions" {
     }
     precondition {
       condition     = local.create_network || length(distinct([for subnet in data.aws_subnet.existing : subnet.availability_zone])) >= 2
-      error_message = "existing_kafka.subnet_ids must span at least two availability zones: Lambda in a VPC and MSK both need two."
+      error_message = "existing_kafka.subnet_ids must span at least two availability zones, so that the functions and the pollers outlive the loss of one."
     }
     precondition {
       condition     = local.create_network || try(data.aws_security_group.existing_kafka[0].vpc_id == var.existing_kafka.vpc_id, false)

@@ -15,7 +15,7 @@ from terraform import INFRA
 def test_every_file_parses():
     files = terraform.parsed()
     assert {"versions.tf", "variables.tf", "outputs.tf", "lambda.tf", "api.tf", "msk.tf", "dynamodb.tf",
-            "scheduler.tf", "iam.tf", "alarms.tf", "network.tf"} <= set(files)
+            "scheduler.tf", "iam.tf", "alarms.tf", "network.tf", "dashboard.tf"} <= set(files)
     assert all(files.values()), [name for name, blocks in files.items() if not blocks]
 
 
