@@ -92,7 +92,12 @@ def ensure_topics(admin, topics, partitions, replication_factor):
     configured = [ConfigResource(ConfigResourceType.TOPIC, topic, configs=topics[topic])
                   for topic in existing if topics[topic]]
     if configured:
-        admin.alter_configs(configured, raise_on_unknown=False)
+        # The client reports a broker's refusal (a denied permission, a value out of range) per
+        # topic instead of raising it: a refusal must fail the apply, not pass for a setting.
+        results = admin.alter_configs(configured, raise_on_unknown=False).get("topic", {})
+        refused = {r.name: results.get(r.name, "no answer") for r in configured if results.get(r.name) != "OK"}
+        if refused:
+            raise RuntimeError(f"the brokers refused the topic configs: {refused}")
     for topic, count in existing.items():
         if topic in grow:
             outcome[topic] = f"grown from {count} to {partitions} partitions"

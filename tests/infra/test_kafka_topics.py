@@ -66,6 +66,10 @@ class FakeAdmin:
 
     def alter_configs(self, resources, raise_on_unknown):
         self.calls.append(("configure", {r.name: r.configs for r in resources}))
+        # As kafka-python answers: per topic, "OK" or the broker's error.
+        return {"topic": {r.name: self.refusal or "OK" for r in resources}}
+
+    refusal = None
 
 
 def test_topics_with_fewer_partitions_grow_and_none_shrink():
@@ -97,6 +101,13 @@ def test_new_topics_get_their_retention_and_existing_ones_get_it_set_again():
                                    "configs": {"retention.ms": "2419200000"}}}),
         ("configure", {"events": {"retention.ms": "1814400000"}}),
     ]
+
+
+def test_a_refused_topic_config_fails_the_run():
+    admin = FakeAdmin({"events": 6})
+    admin.refusal = "[Error 29] TopicAuthorizationFailedError"
+    with pytest.raises(RuntimeError, match="refused the topic configs.*TopicAuthorizationFailed"):
+        kafka_topics.ensure_topics(admin, {"events": {"retention.ms": "1814400000"}}, 6, 3)
 
 
 @pytest.mark.parametrize("event", [
