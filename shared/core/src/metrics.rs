@@ -3,9 +3,9 @@
 //! turns each such line into metrics; no client and no extra call. infra/alarms.tf and
 //! infra/dashboard.tf read these metrics by the names and the dimension below.
 //!
-//! Lines are written only on Lambda, where `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda, like
-//! `AWS_REGION`) gives the `FunctionName` dimension: two stacks in one account stay apart, and
-//! local runs and tests print nothing.
+//! Lines are written only where `AWS_LAMBDA_FUNCTION_NAME` is set, which Lambda does (like
+//! `AWS_REGION`) and `cargo lambda watch` too (`make run` shows them in its Lambda log); tests
+//! print nothing. It is the `FunctionName` dimension, so two stacks in one account stay apart.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -51,7 +51,7 @@ pub fn count(metric: Metric) {
     counts(&[(metric, 1)]);
 }
 
-/// Writes `counts` as one EMF line, on Lambda only.
+/// Writes `counts` as one EMF line, where the function has a name (see the module's comment).
 pub fn counts(counts: &[(Metric, u64)]) {
     static FUNCTION_NAME: OnceLock<Option<String>> = OnceLock::new();
     let function = FUNCTION_NAME.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
