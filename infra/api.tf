@@ -124,7 +124,7 @@ resource "aws_cognito_user_pool" "this" {
   name                     = local.name
   username_attributes      = ["email"]
   auto_verified_attributes = ["email"]
-  deletion_protection      = "INACTIVE"
+  deletion_protection      = var.cognito_deletion_protection ? "ACTIVE" : "INACTIVE"
   mfa_configuration        = "OPTIONAL"
 
   software_token_mfa_configuration {
@@ -150,10 +150,14 @@ resource "aws_cognito_user_pool_client" "this" {
 
   name         = "${local.name}-api"
   user_pool_id = aws_cognito_user_pool.this[0].id
-  # A public client (no secret): the README signs in from the command line with a password;
-  # SRP is what an app would use.
-  generate_secret               = false
-  explicit_auth_flows           = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+  # A public client (no secret): apps sign in with SRP, which never sends the password. The
+  # README signs in from the command line with ADMIN_USER_PASSWORD_AUTH, which needs IAM
+  # credentials as well; USER_PASSWORD_AUTH, a password alone over the public endpoint, is off.
+  generate_secret = false
+  explicit_auth_flows = concat(
+    ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    var.cognito_admin_password_sign_in ? ["ALLOW_ADMIN_USER_PASSWORD_AUTH"] : [],
+  )
   prevent_user_existence_errors = "ENABLED"
   access_token_validity         = 60
   id_token_validity             = 60

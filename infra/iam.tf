@@ -118,7 +118,7 @@ data "aws_iam_policy_document" "function_runtime" {
 
   # Asynchronous invocations that failed every retry (aws_lambda_function_event_invoke_config).
   dynamic "statement" {
-    for_each = each.value.trigger == "scheduler" ? [aws_sqs_queue.payment_timeouts_dlq.arn] : []
+    for_each = each.value.trigger == "scheduler" ? [aws_sqs_queue.order_timeout_failures.arn] : []
     content {
       sid       = "OnFailureDestination"
       actions   = ["sqs:SendMessage"]
@@ -213,8 +213,8 @@ resource "aws_iam_role_policy" "order_events_consumer" {
 }
 
 data "aws_iam_policy_document" "order_events_consumer" {
-  #checkov:skip=CKV_AWS_111:The pollers inspect the cluster's network with EC2 Describe calls, which take no resource.
-  #checkov:skip=CKV_AWS_356:Same statement: EC2 Describe calls have no resource to scope them to.
+  #checkov:skip=CKV_AWS_111:The pollers inspect the cluster's network with EC2 Describe calls and find the brokers with kafka:GetBootstrapBrokers, none of which takes a resource.
+  #checkov:skip=CKV_AWS_356:Same statements: these read-only calls have no resource to scope them to.
 
   statement {
     sid       = "InspectTheClusterNetwork"
@@ -223,9 +223,17 @@ data "aws_iam_policy_document" "order_events_consumer" {
   }
 
   statement {
-    sid       = "FindTheBrokers"
-    actions   = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+    sid       = "DescribeTheCluster"
+    actions   = ["kafka:DescribeClusterV2"]
     resources = [local.kafka_cluster_arn]
+  }
+
+  # GetBootstrapBrokers supports no resource-level permission: granted on a cluster ARN, it is
+  # not granted at all, and the pollers cannot find the brokers.
+  statement {
+    sid       = "FindTheBrokers"
+    actions   = ["kafka:GetBootstrapBrokers"]
+    resources = ["*"]
   }
 
   statement {
@@ -240,10 +248,15 @@ data "aws_iam_policy_document" "order_events_consumer" {
     resources = [local.kafka_topic_arn[var.order_events_topic]]
   }
 
+  # The mapping's consumer group, and those of the temporary mappings that replay the topic from
+  # a point in time (README: Redrive), named <group>-replay-<anything>.
   statement {
-    sid       = "CommitOffsets"
-    actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
-    resources = ["${local.kafka_group_arn_base}/${local.order_events_consumer_group}"]
+    sid     = "CommitOffsets"
+    actions = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
+    resources = [
+      "${local.kafka_group_arn_base}/${local.order_events_consumer_group}",
+      "${local.kafka_group_arn_base}/${local.order_events_consumer_group}-replay-*",
+    ]
   }
 
   statement {
@@ -298,6 +311,14 @@ data "aws_iam_policy_document" "kafka_topics" {
   statement {
     sid       = "CreateAndGrowTopics"
     actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:AlterTopic"]
+    resources = values(local.kafka_topic_arn)
+  }
+
+  # Setting retention.ms on a topic that exists (IncrementalAlterConfigs); the admin client reads
+  # the topic's settings first on a broker that only has the older AlterConfigs.
+  statement {
+    sid       = "SetTopicRetention"
+    actions   = ["kafka-cluster:AlterTopicDynamicConfiguration", "kafka-cluster:DescribeTopicDynamicConfiguration"]
     resources = values(local.kafka_topic_arn)
   }
 }

@@ -93,8 +93,7 @@ locals {
 
 resource "aws_lambda_function" "this" {
   for_each = local.functions
-  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to the payment timeouts queue (aws_lambda_function_event_invoke_config).
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account's pool; on a new account (10 in all) it cannot be granted. Throttling is set on the API stage and by the mapping's pollers.
+  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to a queue of their own (aws_lambda_function_event_invoke_config).
   #checkov:skip=CKV_AWS_173:The environment holds names and ARNs, no secret; the Lambda service key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile this stack does not manage; `make deploy` builds and uploads the zips in one step.
   #checkov:skip=CKV_AWS_50:The functions emit no X-Ray segments; their JSON logs carry order ids from end to end.
@@ -110,6 +109,9 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.lambda_architecture]
   memory_size      = each.value.memory_size
   timeout          = each.value.timeout
+  # API functions are capped (var.api_reserved_concurrency); -1 is unreserved. order-events is
+  # bounded by its pollers and partitions, order-timeout by the Scheduler's delivery rate.
+  reserved_concurrent_executions = each.value.trigger == "api" && var.api_reserved_concurrency != null ? var.api_reserved_concurrency : -1
 
   environment {
     variables = { for variable in each.value.environment : variable => local.environment_values[variable] }
@@ -146,8 +148,9 @@ resource "aws_cloudwatch_log_group" "function" {
 # --- Triggers ----------------------------------------------------------------------------------
 
 # The Scheduler invokes order-timeout asynchronously. A function error after Lambda's own retries
-# would otherwise be dropped; here it lands in the same queue as the schedules the Scheduler could
-# not deliver, so that every payment timeout that was not announced is in one place.
+# would otherwise be dropped; here it lands in a queue of its own. Not the Scheduler's dead-letter
+# queue: Lambda sends an invocation record (the event under requestPayload, the error under
+# responsePayload), the Scheduler the bare event, and one queue should hold one format.
 resource "aws_lambda_function_event_invoke_config" "scheduled" {
   for_each = { for name, function in local.functions : name => function if function.trigger == "scheduler" }
 
@@ -157,9 +160,15 @@ resource "aws_lambda_function_event_invoke_config" "scheduled" {
 
   destination_config {
     on_failure {
-      destination = aws_sqs_queue.payment_timeouts_dlq.arn
+      destination = aws_sqs_queue.order_timeout_failures.arn
     }
   }
+}
+
+resource "aws_sqs_queue" "order_timeout_failures" {
+  name                      = "${local.name}-order-timeout-failures"
+  sqs_managed_sse_enabled   = true
+  message_retention_seconds = 1209600
 }
 
 # order-events reads order-events through an event source mapping in provisioned mode, the mode
@@ -205,10 +214,19 @@ resource "aws_lambda_event_source_mapping" "order_events" {
     metrics = ["EventCount", "ErrorCount", "KafkaMetrics"]
   }
 
+  # The pollers need the topics, the role's grants, and their network before the first poll:
+  # nothing else orders these before the mapping, and a mapping created first cannot reach the
+  # brokers: it reports a PROBLEM as its last processing result, or is disabled.
   depends_on = [
     aws_lambda_invocation.kafka_topics,
     aws_iam_role_policy.order_events_consumer,
     aws_vpc_endpoint.interface,
+    aws_vpc_security_group_ingress_rule.kafka_from_pollers,
+    aws_vpc_security_group_egress_rule.pollers_to_kafka,
+    aws_vpc_security_group_egress_rule.pollers_to_endpoints,
+    aws_vpc_security_group_ingress_rule.endpoints_from_pollers,
+    aws_vpc_security_group_ingress_rule.kafka_from_functions,
+    aws_vpc_security_group_egress_rule.functions_to_kafka,
   ]
 }
 

@@ -32,6 +32,13 @@ locals {
   kafka_group_arn_base = "${local.kafka_arn_prefix}:group/${local.kafka_cluster_path}"
 
   kafka_topics = [var.order_events_topic, var.order_events_dlq_topic]
+
+  # Topic configs the topic creator sets, on new topics and existing ones alike. MSK Serverless
+  # keeps records 7 days unless told otherwise: shorter than the failures queue keeps pointers.
+  kafka_topic_configs = {
+    (var.order_events_topic)     = { "retention.ms" = tostring(var.order_events_retention_days * 86400000) }
+    (var.order_events_dlq_topic) = { "retention.ms" = tostring(var.order_events_dlq_retention_days * 86400000) }
+  }
 }
 
 # --- Topics ------------------------------------------------------------------------------------
@@ -40,9 +47,9 @@ locals {
 # API is for provisioned clusters), and its brokers are only reachable from inside the VPC, so
 # neither a Terraform Kafka provider on the operator's machine nor the AWS CLI can create them.
 # A small function in the VPC does, with Kafka's admin protocol and the same IAM authentication
-# as the order functions; Terraform invokes it on every apply whose topic settings changed. It
-# creates what is missing and adds partitions when kafka_topic_partitions grows; it never deletes
-# a topic or its data. Its code is infra/topics/kafka_topics.py, packaged by `make package`.
+# as the order functions; Terraform invokes it on every apply whose topic settings, cluster or
+# creator changed. It creates what is missing, sets each topic's retention, and adds partitions
+# when kafka_topic_partitions grows; it never deletes a topic or its data. Its code is infra/topics/kafka_topics.py, packaged by `make package`.
 
 resource "aws_lambda_function" "kafka_topics" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by Terraform, which reports a failure itself; a dead-letter queue would never receive anything.
@@ -96,10 +103,27 @@ resource "aws_lambda_invocation" "kafka_topics" {
 
   # A change of any of these invokes the function again.
   input = jsonencode({
-    topics             = local.kafka_topics
+    topics             = local.kafka_topic_configs
     partitions         = var.kafka_topic_partitions
     replication_factor = var.kafka_replication_factor
   })
+
+  # And so does a new cluster: changing the MSK Serverless cluster's network or authentication
+  # replaces it with an empty one, and the ARN changes with it. A new creator runs too.
+  triggers = {
+    cluster = local.kafka_cluster_arn
+    creator = aws_lambda_function.kafka_topics.source_code_hash
+  }
+
+  lifecycle {
+    precondition {
+      condition = alltrue([
+        for topic in local.kafka_topics :
+        tonumber(local.kafka_topic_configs[topic]["retention.ms"]) >= aws_sqs_queue.order_events_failures.message_retention_seconds * 1000
+      ])
+      error_message = "Both topics must keep their records at least as long as the order-events failures queue keeps the offsets pointing at them."
+    }
+  }
 
   # Once the cluster's network is complete: the function reaches the brokers through these rules.
   depends_on = [

@@ -3,6 +3,10 @@
 # mapping's pollers. Nothing here reaches the internet: there is no NAT gateway. What the
 # functions and the pollers call besides Kafka is reached through VPC endpoints: DynamoDB through
 # a gateway endpoint (free), the Scheduler, Lambda, STS and SQS through interface endpoints.
+#
+# With var.existing_kafka the functions join an existing cluster's VPC, and either this stack
+# creates the same endpoints there (create_vpc_endpoints, the default), or the VPC reaches AWS
+# through its own NAT gateway or endpoints and the two security groups may send HTTPS anywhere.
 
 locals {
   create_network = var.existing_kafka == null
@@ -58,9 +62,29 @@ resource "aws_route_table_association" "private" {
 }
 
 data "aws_route_table" "existing" {
-  for_each = local.create_network ? toset([]) : toset(var.existing_kafka.subnet_ids)
+  for_each = local.create_vpc_endpoints && !local.create_network ? toset(var.existing_kafka.subnet_ids) : toset([])
 
   subnet_id = each.value
+}
+
+# What the existing network is, for the preconditions below: mistakes there would otherwise
+# surface as timeouts long after the apply.
+data "aws_subnet" "existing" {
+  for_each = local.create_network ? toset([]) : toset(var.existing_kafka.subnet_ids)
+
+  id = each.value
+}
+
+data "aws_vpc" "existing" {
+  count = local.create_network ? 0 : 1
+
+  id = var.existing_kafka.vpc_id
+}
+
+data "aws_security_group" "existing_kafka" {
+  count = local.create_network ? 0 : 1
+
+  id = var.existing_kafka.security_group_id
 }
 
 # The VPC's default security group is what a resource gets when it names none: it allows nothing.
@@ -74,8 +98,23 @@ resource "aws_default_security_group" "this" {
 
 resource "aws_security_group" "functions" {
   name        = "${local.name}-functions"
-  description = "orderflow functions: out to Kafka and the VPC endpoints only"
+  description = "orderflow functions: out to Kafka and AWS APIs over HTTPS only"
   vpc_id      = local.vpc_id
+
+  lifecycle {
+    precondition {
+      condition     = local.create_network || alltrue([for subnet in data.aws_subnet.existing : subnet.vpc_id == var.existing_kafka.vpc_id])
+      error_message = "Every subnet in existing_kafka.subnet_ids must belong to existing_kafka.vpc_id."
+    }
+    precondition {
+      condition     = local.create_network || length(distinct([for subnet in data.aws_subnet.existing : subnet.availability_zone])) >= 2
+      error_message = "existing_kafka.subnet_ids must span at least two availability zones, so that the functions and the pollers outlive the loss of one."
+    }
+    precondition {
+      condition     = local.create_network || try(data.aws_security_group.existing_kafka[0].vpc_id == var.existing_kafka.vpc_id, false)
+      error_message = "existing_kafka.security_group_id must be a security group of existing_kafka.vpc_id (the cluster's)."
+    }
+  }
 }
 
 resource "aws_security_group" "kafka" {
@@ -120,6 +159,17 @@ resource "aws_vpc_security_group_egress_rule" "functions_to_endpoints" {
   referenced_security_group_id = aws_security_group.endpoints[0].id
 }
 
+resource "aws_vpc_security_group_egress_rule" "functions_to_aws_apis" {
+  count = local.create_vpc_endpoints ? 0 : 1
+
+  security_group_id = aws_security_group.functions.id
+  description       = "HTTPS to the Scheduler and other AWS APIs through the VPC's NAT gateway or own endpoints"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
 resource "aws_vpc_security_group_egress_rule" "functions_to_dynamodb" {
   security_group_id = aws_security_group.functions.id
   description       = "HTTPS to DynamoDB through its gateway endpoint"
@@ -139,38 +189,57 @@ resource "aws_vpc_security_group_ingress_rule" "kafka_from_functions" {
 }
 
 # The event source mapping's pollers run in the cluster's subnets with the cluster's security
-# group: it must let them reach the brokers, and reach Lambda, STS and SQS through the endpoints.
+# group (ours, or the existing cluster's): it must let them reach the brokers, and reach Lambda,
+# STS and SQS through the endpoints or, without them, the VPC's own way out.
 resource "aws_vpc_security_group_ingress_rule" "kafka_from_pollers" {
-  count = local.create_network ? 1 : 0
-
-  security_group_id            = aws_security_group.kafka[0].id
+  security_group_id            = local.kafka_security_group_id
   description                  = "Kafka with IAM authentication from the event source mapping's pollers"
   ip_protocol                  = "tcp"
   from_port                    = 9098
   to_port                      = 9098
-  referenced_security_group_id = aws_security_group.kafka[0].id
+  referenced_security_group_id = local.kafka_security_group_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "pollers_to_kafka" {
-  count = local.create_network ? 1 : 0
-
-  security_group_id            = aws_security_group.kafka[0].id
+  security_group_id            = local.kafka_security_group_id
   description                  = "The event source mapping's pollers to the brokers"
   ip_protocol                  = "tcp"
   from_port                    = 9098
   to_port                      = 9098
-  referenced_security_group_id = aws_security_group.kafka[0].id
+  referenced_security_group_id = local.kafka_security_group_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "pollers_to_endpoints" {
-  count = local.create_network ? 1 : 0
+  count = local.create_vpc_endpoints ? 1 : 0
 
-  security_group_id            = aws_security_group.kafka[0].id
+  security_group_id            = local.kafka_security_group_id
   description                  = "The event source mapping's pollers to Lambda, STS and SQS"
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
   referenced_security_group_id = aws_security_group.endpoints[0].id
+}
+
+resource "aws_vpc_security_group_egress_rule" "pollers_to_aws_apis" {
+  count = local.create_vpc_endpoints ? 0 : 1
+
+  security_group_id = local.kafka_security_group_id
+  description       = "The event source mapping's pollers to Lambda, STS and SQS through the VPC's NAT gateway or own endpoints"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+# They had a count when only this stack's cluster got them.
+moved {
+  from = aws_vpc_security_group_ingress_rule.kafka_from_pollers[0]
+  to   = aws_vpc_security_group_ingress_rule.kafka_from_pollers
+}
+
+moved {
+  from = aws_vpc_security_group_egress_rule.pollers_to_kafka[0]
+  to   = aws_vpc_security_group_egress_rule.pollers_to_kafka
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
@@ -225,4 +294,11 @@ resource "aws_vpc_endpoint" "interface" {
   private_dns_enabled = true
 
   tags = { Name = "${local.name}-${each.key}" }
+
+  lifecycle {
+    precondition {
+      condition     = local.create_network || try(data.aws_vpc.existing[0].enable_dns_support && data.aws_vpc.existing[0].enable_dns_hostnames, false)
+      error_message = "existing_kafka.create_vpc_endpoints needs DNS support and DNS hostnames on in existing_kafka.vpc_id (interface endpoints answer under the services' names only then); turn them on, or set create_vpc_endpoints = false when the VPC reaches AWS through a NAT gateway or endpoints of its own."
+    }
+  }
 }

@@ -44,10 +44,11 @@ output "schedule_group" {
 }
 
 output "dead_letter_queues" {
-  description = "URLs of the SQS queues that collect what was not done: undelivered payment timeouts, and order events given up on."
+  description = "URLs of the SQS queues that collect what was not done: payment timeouts the Scheduler could not deliver, those order-timeout failed, and order events given up on."
   value = {
-    payment_timeouts      = aws_sqs_queue.payment_timeouts_dlq.url
-    order_events_failures = aws_sqs_queue.order_events_failures.url
+    payment_timeouts       = aws_sqs_queue.payment_timeouts_dlq.url
+    order_timeout_failures = aws_sqs_queue.order_timeout_failures.url
+    order_events_failures  = aws_sqs_queue.order_events_failures.url
   }
 }
 
@@ -59,4 +60,14 @@ output "cognito_user_pool_id" {
 output "cognito_client_id" {
   description = "The app client to sign in with (null with jwt_issuer)."
   value       = local.create_user_pool ? aws_cognito_user_pool_client.this[0].id : null
+}
+
+output "kafka_topics" {
+  description = "What the topic creator found and did when it last ran: each topic's partitions and retention."
+  value       = jsondecode(aws_lambda_invocation.kafka_topics.result)
+}
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard: alarms, orders, order-events lag, errors and dead letters."
+  value       = "https://${data.aws_region.current.region}.console.aws.amazon.com/cloudwatch/home?region=${data.aws_region.current.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
 }

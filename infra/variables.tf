@@ -90,10 +90,15 @@ variable "existing_kafka" {
   description = <<-EOT
     Use an existing MSK cluster with IAM authentication instead of creating an MSK Serverless
     cluster and its VPC. cluster_arn and bootstrap_brokers (the SASL/IAM list, port 9098) name the
-    cluster; vpc_id and subnet_ids (private subnets that reach the brokers) place the functions;
-    security_group_id is the cluster's security group, which gets an ingress rule from the
-    functions. create_vpc_endpoints = false when the subnets already reach DynamoDB, the
-    Scheduler, Lambda, STS and SQS (through a NAT gateway or endpoints of their own).
+    cluster, in var.region; vpc_id and subnet_ids (private subnets of that VPC, in two zones or
+    more, that reach the brokers) place the functions; security_group_id is the cluster's security
+    group, which the event source mapping's pollers use too: it gets rules for the functions and
+    the pollers. create_vpc_endpoints = true (the default) creates the DynamoDB gateway endpoint
+    and the Scheduler, Lambda, STS and SQS interface endpoints in the VPC, which must then have DNS
+    support and DNS hostnames on and no endpoint of its own for these services (AWS refuses a
+    second private DNS name for a service in one VPC). false: the subnets reach these services
+    through a NAT gateway or the VPC's own endpoints, and the functions and pollers may send HTTPS
+    anywhere; the VPC's own interface endpoints must admit both security groups on port 443.
   EOT
   type = object({
     cluster_arn          = string
@@ -118,6 +123,12 @@ variable "existing_kafka" {
   validation {
     condition     = var.existing_kafka == null || length(try(var.existing_kafka.subnet_ids, [])) >= 2
     error_message = "existing_kafka.subnet_ids must name at least two subnets, in different availability zones."
+  }
+
+  # An event source mapping reads a cluster of its own region only.
+  validation {
+    condition     = var.existing_kafka == null || try(split(":", var.existing_kafka.cluster_arn)[3] == var.region, false)
+    error_message = "existing_kafka.cluster_arn must name a cluster in var.region: the functions and the event source mapping run there."
   }
 }
 
@@ -151,6 +162,33 @@ variable "kafka_topic_partitions" {
   validation {
     condition     = var.kafka_topic_partitions >= 1 && var.kafka_topic_partitions <= 120
     error_message = "kafka_topic_partitions must be between 1 and 120 (MSK Serverless allows 120 per topic)."
+  }
+}
+
+# Kept longer than the 14 days the order-events failures queue keeps the offsets of records the
+# event source mapping gave up on (lambda.tf): a pointer must never outlive its record, which is
+# read again from this topic to replay it (README: Redrive).
+variable "order_events_retention_days" {
+  description = "How long order-events keeps its records (retention.ms): the window in which a failed or dead-lettered record can be replayed. More than the failures queue's 14 days."
+  type        = number
+  default     = 21
+
+  validation {
+    condition     = var.order_events_retention_days >= 15 && var.order_events_retention_days <= 365
+    error_message = "order_events_retention_days must be between 15 (longer than the failures queue keeps its pointers, 14 days) and 365."
+  }
+}
+
+# The dead-letter topic holds the only record of why each poison event was refused, next to its
+# bytes: long enough to be looked at after an alarm, and at least as long as the failures queue.
+variable "order_events_dlq_retention_days" {
+  description = "How long order-events-dlq keeps dead-lettered records (retention.ms), with their reason and source offset."
+  type        = number
+  default     = 28
+
+  validation {
+    condition     = var.order_events_dlq_retention_days >= 14 && var.order_events_dlq_retention_days <= 365
+    error_message = "order_events_dlq_retention_days must be between 14 (as long as the failures queue keeps its pointers) and 365."
   }
 }
 
@@ -252,6 +290,34 @@ variable "api_throttle" {
   }
 }
 
+# Each execution environment of an API function keeps its own Kafka producer, with connections to
+# the brokers. MSK Serverless limits a cluster's client connections and new connections per
+# second: without a cap, a burst of requests (each slow while a broker is slow) could open enough
+# environments to hit those limits and stop every producer, order-events' included.
+variable "api_reserved_concurrency" {
+  description = "Reserved concurrency of each API function (create-order, orders-api): the most requests each serves at once, and concurrency kept for it. Reserving needs an account concurrency quota above 100 plus the reservations (new accounts start at 10: ask for an increase); null leaves them uncapped."
+  type        = number
+  default     = 20
+  nullable    = true
+
+  validation {
+    condition     = var.api_reserved_concurrency == null || try(var.api_reserved_concurrency >= 1 && var.api_reserved_concurrency <= 1000, false)
+    error_message = "api_reserved_concurrency must be null or between 1 and 1000."
+  }
+}
+
+variable "cognito_admin_password_sign_in" {
+  description = "Let callers with IAM permission cognito-idp:AdminInitiateAuth sign users of the Cognito user pool in with a password (ADMIN_USER_PASSWORD_AUTH), as the README's steps do from the command line. Apps sign in with SRP either way; plain USER_PASSWORD_AUTH is never enabled."
+  type        = bool
+  default     = true
+}
+
+variable "cognito_deletion_protection" {
+  description = "Protect the Cognito user pool, and its users, from deletion (turn off only for throwaway stacks)."
+  type        = bool
+  default     = true
+}
+
 # --- Alarms -----------------------------------------------------------------------------------
 
 variable "alarm_email" {
@@ -266,13 +332,13 @@ variable "alarm_email" {
 }
 
 variable "order_events_lag_threshold" {
-  description = "Consumer lag (records behind, on the most lagging partition) of order-events that raises an alarm."
+  description = "Records of order-events its consumer group has not processed (OffsetLag: one figure for the whole topic, not per partition) that, seen without a break for 15 minutes, raise an alarm. 1 catches one record stuck on a partition at any volume; raise it only when steady traffic keeps the lag above zero."
   type        = number
-  default     = 1000
+  default     = 1
 
   validation {
-    condition     = var.order_events_lag_threshold > 0
-    error_message = "order_events_lag_threshold must be positive."
+    condition     = var.order_events_lag_threshold >= 1
+    error_message = "order_events_lag_threshold must be at least 1."
   }
 }
 

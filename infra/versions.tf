@@ -6,9 +6,11 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 6.x has everything used here: provisioned pollers, retry settings and on-failure
-      # destinations on MSK event source mappings, and JSON log format on functions.
-      version = "~> 6.0"
+      # The floor is for the newest settings used here: on the MSK event source mapping, the
+      # ErrorCount and KafkaMetrics values of metrics_config and the retry settings that Kafka
+      # mappings accept in provisioned mode. Releases of 6.x before them refuse these at plan
+      # time; `make plan` with a fresh `terraform init` checks the floor against the registry.
+      version = ">= 6.40, < 7.0"
     }
   }
 }

@@ -7,7 +7,8 @@
 #             (target/lambda/<crate>/bootstrap.zip), and the topic creator's
 #             (target/lambda/kafka-topics/kafka-topics.zip)
 #   check       run tests/infra but the zips' checks: Terraform parsing,
-#               formatting and checkov, the consistency of infra/ with the code
+#               formatting, checkov, the IAM linter parliament on every policy
+#               (rendered to JSON), the consistency of infra/ with the code
 #   check-zips  run the zips' checks (tests/infra/test_packaging.py) on the
 #               zips `package` built
 #

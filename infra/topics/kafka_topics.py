@@ -2,9 +2,11 @@
 
 MSK Serverless offers no topic API and is reachable only from inside its VPC, so topics are
 created from a function in that VPC, with Kafka's admin protocol and MSK IAM authentication, as
-the order functions connect. The event is {"topics": [...], "partitions": N,
-"replication_factor": R}. Topics that are missing are created; a topic with fewer partitions
-gets more; nothing is ever deleted or shrunk (Kafka cannot remove partitions), so running it
+the order functions connect. The event is {"topics": {name: {config: value, ...}, ...},
+"partitions": N, "replication_factor": R}, where the configs are topic configs such as
+retention.ms. Topics that are missing are created with their configs; a topic that exists gets
+its configs set again (only the keys named; other settings stay) and, with fewer partitions, more
+partitions; nothing is ever deleted or shrunk (Kafka cannot remove partitions), so running it
 again is harmless. It returns what it found and did, which Terraform records.
 """
 
@@ -12,7 +14,7 @@ import json
 import logging
 import os
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
@@ -63,9 +65,10 @@ def partition_counts(admin, topics):
 
 
 def ensure_topics(admin, topics, partitions, replication_factor):
-    """Brings every topic to at least `partitions` partitions; returns {topic: what happened}."""
+    """Brings every topic of `topics` ({name: configs}) to at least `partitions` partitions and
+    to its configs; returns {topic: what happened}."""
     try:
-        existing = partition_counts(admin, topics)
+        existing = partition_counts(admin, list(topics))
     except UnknownTopicOrPartitionError:
         existing = {}
     outcome = {}
@@ -73,16 +76,28 @@ def ensure_topics(admin, topics, partitions, replication_factor):
     for topic in missing:
         try:
             admin.create_topics(
-                {topic: {"num_partitions": partitions, "replication_factor": replication_factor}},
+                {topic: {"num_partitions": partitions, "replication_factor": replication_factor,
+                         "configs": topics[topic]}},
                 wait_for_metadata=True,
             )
             outcome[topic] = f"created with {partitions} partitions"
         except TopicAlreadyExistsError:
-            # Created between the describe and now, by a concurrent apply.
-            outcome[topic] = "exists"
+            # Created between the describe and now, by a concurrent apply: set its configs below.
+            existing[topic] = partitions
     grow = {topic: count for topic, count in existing.items() if count < partitions}
     if grow:
         admin.create_partitions({topic: partitions for topic in grow})
+    # Set on every run: a topic created before its configs were managed, or changed by hand,
+    # gets what Terraform says. Only the keys named are set (IncrementalAlterConfigs).
+    configured = [ConfigResource(ConfigResourceType.TOPIC, topic, configs=topics[topic])
+                  for topic in existing if topics[topic]]
+    if configured:
+        # The client reports a broker's refusal (a denied permission, a value out of range) per
+        # topic instead of raising it: a refusal must fail the apply, not pass for a setting.
+        results = admin.alter_configs(configured, raise_on_unknown=False).get("topic", {})
+        refused = {r.name: results.get(r.name, "no answer") for r in configured if results.get(r.name) != "OK"}
+        if refused:
+            raise RuntimeError(f"the brokers refused the topic configs: {refused}")
     for topic, count in existing.items():
         if topic in grow:
             outcome[topic] = f"grown from {count} to {partitions} partitions"
@@ -90,11 +105,16 @@ def ensure_topics(admin, topics, partitions, replication_factor):
             outcome[topic] = f"kept at {count} partitions (partitions are never removed)"
         else:
             outcome[topic] = f"exists with {count} partitions"
+    for topic, configs in topics.items():
+        if configs:
+            settings = ", ".join(f"{key}={value}" for key, value in sorted(configs.items()))
+            outcome[topic] += f"; {settings}"
     return outcome
 
 
 def handler(event, _context):
-    topics = list(event["topics"])
+    topics = {name: {key: str(value) for key, value in configs.items()}
+              for name, configs in dict(event["topics"]).items()}
     partitions = int(event["partitions"])
     replication_factor = int(event["replication_factor"])
     if not topics or partitions < 1 or replication_factor < 1:

@@ -78,6 +78,27 @@ def resources(kind):
     return found
 
 
+def data_sources(kind):
+    """Data source name => body, for every data source of `kind`."""
+    found = {}
+    for blocks in parsed().values():
+        for block in blocks.get("data", []):
+            for name, body in block.get(kind, {}).items():
+                found[name] = body
+    return found
+
+
+def policy_statements(name):
+    """The statements of data.aws_iam_policy_document.<name>, by sid (or by index without one)."""
+    document = data_sources("aws_iam_policy_document")[name]
+    return {s.get("sid", str(i)): s for i, s in enumerate(document["statement"])}
+
+
+def depends_on(body):
+    """The addresses a resource's depends_on names, without python-hcl2's ${…}."""
+    return {re.fullmatch(r"\$\{(.+)\}", entry).group(1) for entry in body.get("depends_on", [])}
+
+
 def variables():
     found = {}
     for blocks in parsed().values():

@@ -15,7 +15,7 @@ from terraform import INFRA
 def test_every_file_parses():
     files = terraform.parsed()
     assert {"versions.tf", "variables.tf", "outputs.tf", "lambda.tf", "api.tf", "msk.tf", "dynamodb.tf",
-            "scheduler.tf", "iam.tf", "alarms.tf", "network.tf"} <= set(files)
+            "scheduler.tf", "iam.tf", "alarms.tf", "network.tf", "dashboard.tf"} <= set(files)
     assert all(files.values()), [name for name, blocks in files.items() if not blocks]
 
 
@@ -57,7 +57,13 @@ def test_terraform_and_the_provider_are_pinned():
     assert re.fullmatch(r"~> 1\.\d+", blocks["required_version"])
     aws = blocks["required_providers"][0]["aws"]
     assert aws["source"] == "hashicorp/aws"
-    assert re.fullmatch(r"~> \d+\.\d+", aws["version"])
+    # Terraform AWS provider, resource aws_lambda_event_source_mapping: metrics_config accepts
+    # "ErrorCount" and "KafkaMetrics", and Kafka mappings the retry settings of provisioned mode,
+    # only in recent 6.x releases; a bare "~> 6.0" would let an older one plan and fail.
+    floor = re.fullmatch(r">= (6\.\d+), < 7\.0", aws["version"]).group(1)
+    assert tuple(map(int, floor.split("."))) >= (6, 40)
+    mapping = terraform.resources("aws_lambda_event_source_mapping")["order_events"]
+    assert mapping["metrics_config"][0]["metrics"] == ["EventCount", "ErrorCount", "KafkaMetrics"]
 
 
 def test_every_variable_has_a_description_a_type_and_a_validation():

@@ -3,6 +3,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use orderflow_core::adapters::msk::{KafkaBatchResponse, decode_event};
 use orderflow_core::adapters::system::{SystemClock, UuidV7Ids};
 use orderflow_core::events::{Consumer, DeadLetters};
+use orderflow_core::metrics::{self, Metric};
 use orderflow_core::ports::{EventPublisher, NotificationStore, OrderStore, SalesStore};
 use tracing::{info, warn};
 
@@ -63,6 +64,10 @@ where
         stopped_partitions = outcome.stopped_at.len(),
         "batch processed"
     );
+    metrics::counts(&[
+        (Metric::RecordsDeadLettered, outcome.dead_lettered as u64),
+        (Metric::PartitionsStopped, outcome.stopped_at.len() as u64),
+    ]);
     if outcome.stopped_at.is_empty() || deps.report_batch_item_failures {
         return Ok(KafkaBatchResponse::from_failures(outcome.stopped_at));
     }

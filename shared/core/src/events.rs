@@ -20,6 +20,7 @@ use orderflow_types::{
 use tracing::{error, info, instrument, warn};
 
 use crate::error::{Error, chain};
+use crate::metrics::{self, Metric};
 use crate::ports::{
     Clock, EventPublisher, IdSource, NotificationStore, OrderStore, SalesStore, Transition,
 };
@@ -221,6 +222,7 @@ where
                 {
                     Transition::Applied(cancelled) => {
                         info!("unpaid order cancelled and its stock returned");
+                        metrics::count(Metric::PaymentTimeoutsApplied);
                         cancelled
                     }
                     Transition::NotPending(current) => return self.after_timeout(current).await,

@@ -22,6 +22,7 @@ use orderflow_types::{
 use tracing::{debug, info, instrument, warn};
 
 use crate::error::{Error, Result, chain};
+use crate::metrics::{self, Metric};
 use crate::ports::{
     Clock, EventPublisher, NotificationStore, OrderStore, Page, PageRequest, ProductStore,
     TimeoutScheduler, Transition,
@@ -105,6 +106,7 @@ where
                     total_cents = order.total_cents,
                     "stock reserved; order is PENDING"
                 );
+                metrics::count(Metric::OrdersPlaced);
                 order
             }
             Err(Error::AlreadyExists { .. }) => {
@@ -119,6 +121,9 @@ where
                 placed
             }
             Err(err @ (Error::OutOfStock(_) | Error::UnknownProducts(_))) => {
+                if matches!(err, Error::OutOfStock(_)) {
+                    metrics::count(Metric::OrdersSoldOut);
+                }
                 self.remove_timeout(&order.order_id).await;
                 return Err(err);
             }
@@ -159,6 +164,7 @@ where
             OrderStatus::Pending => match self.store.mark_paid(id, self.clock.now()).await? {
                 Transition::Applied(paid) => {
                     info!("order paid");
+                    metrics::count(Metric::OrdersPaid);
                     paid
                 }
                 Transition::NotPending(current) => current,
