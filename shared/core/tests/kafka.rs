@@ -15,7 +15,6 @@ use orderflow_core::testing::local;
 use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
 use rdkafka::ClientContext;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 
 fn event(order: &str, event_type: EventType) -> OrderEvent {
@@ -25,27 +24,6 @@ fn event(order: &str, event_type: EventType) -> OrderEvent {
         event_type,
         chrono::Utc::now(),
     )
-}
-
-/// Reads `count` records from the start of `topic`.
-async fn consume(topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: StreamConsumer = local::kafka_config()
-        .client_config()
-        .set("group.id", local::unique_name("test-group"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut records = Vec::new();
-    while records.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {count} records arrived", records.len()))
-            .expect("receive");
-        records.push(message.detach());
-    }
-    records
 }
 
 fn headers(message: &rdkafka::message::OwnedMessage) -> BTreeMap<String, String> {
@@ -81,7 +59,8 @@ async fn published_events_arrive_keyed_by_order_with_headers() {
         publisher.publish(event).await.expect("publish");
     }
 
-    let received = consume(&topic, sent.len()).await;
+    let received = local::read_topic(&topic).await;
+    assert_eq!(received.len(), sent.len(), "each event published once");
     let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
     let mut per_order: BTreeMap<String, Vec<EventType>> = BTreeMap::new();
     for message in &received {
