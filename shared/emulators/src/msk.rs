@@ -20,7 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::lambda::LocalLambda;
+use crate::lambda::{Invoke, LocalLambda};
 
 #[derive(Debug, Clone)]
 pub struct MskSettings {
