@@ -423,6 +423,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_of_the_batch_is
     );
 
     let dead = read(&stack.dead_letter_topic, 3).await;
+    assert_eq!(dead.len(), 3, "each poison record dead-lettered once");
     for ((raw, _), (key, value, reason)) in dead.iter().zip(poison) {
         let source = records
             .iter()
