@@ -119,8 +119,36 @@ def test_an_invalid_request_fails_before_connecting(event):
         kafka_topics.handler(event, None)
 
 
-def test_msk_uses_sasl_ssl_with_iam_tokens():
+def test_msk_uses_sasl_ssl_with_iam_tokens(monkeypatch):
     with pytest.raises(ValueError, match="KAFKA_AUTH"):
         kafka_topics.admin_client({"KAFKA_BOOTSTRAP_SERVERS": "b:9098", "KAFKA_AUTH": "scram"})
-    provider = kafka_topics.MskIamTokens("eu-west-1")
-    assert provider.region == "eu-west-1"
+
+    # The admin client as configured, without connecting to brokers that do not exist here.
+    configured = {}
+    monkeypatch.setattr(kafka_topics, "KafkaAdminClient", lambda **kwargs: configured.update(kwargs))
+    kafka_topics.admin_client({
+        "KAFKA_BOOTSTRAP_SERVERS": "b-1:9098,b-2:9098",
+        "KAFKA_AUTH": "msk-iam",
+        "AWS_REGION": "eu-west-1",
+    })
+    provider = configured.pop("sasl_oauth_token_provider")
+    assert configured == {
+        "bootstrap_servers": ["b-1:9098", "b-2:9098"],
+        "client_id": "orderflow-kafka-topics",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "OAUTHBEARER",
+    }
+
+    # Its tokens are MSK IAM tokens signed for the function's region.
+    signed_for = []
+
+    class Signer:
+        @staticmethod
+        def generate_auth_token(region):
+            signed_for.append(region)
+            return "signed-token", 900_000
+
+    monkeypatch.setitem(sys.modules, "aws_msk_iam_sasl_signer", type(sys)("aws_msk_iam_sasl_signer"))
+    monkeypatch.setattr(sys.modules["aws_msk_iam_sasl_signer"], "MSKAuthTokenProvider", Signer, raising=False)
+    assert provider.token() == "signed-token"
+    assert signed_for == ["eu-west-1"]

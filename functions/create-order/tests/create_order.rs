@@ -102,6 +102,30 @@ async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
     );
 }
 
+#[tokio::test]
+async fn a_line_holds_at_most_a_thousand_units() {
+    let stack = LocalStack::new(1).await;
+    let pallet = stack.product("pallet", 10, 2_000).await;
+    let deps = deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let too_many = send(&deps, &order_request("kim", &[(&pallet, 1_001)])).await;
+    assert_eq!(code_of(&too_many), (400, code::INVALID_REQUEST.into()));
+    assert_eq!(
+        json_body(&too_many)["details"]["errors"][0]["field"],
+        "items[0].quantity"
+    );
+    assert_eq!(stack.stock(&pallet).await, 2_000, "nothing reserved");
+
+    let most = send(&deps, &order_request("kim", &[(&pallet, 1_000)])).await;
+    assert_eq!(most.status(), 201, "{}", json_body(&most));
+    assert_eq!(json_body(&most)["lines"][0]["quantity"], 1_000);
+    assert_eq!(stack.stock(&pallet).await, 1_000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_orders_sell_exactly_the_stock() {
     const ORDERS: usize = 200;

@@ -79,7 +79,8 @@ impl Stack {
         )
     }
 
-    /// A PENDING order holding `lines` (product, units).
+    /// A PENDING order holding `lines` (product, units), placed 30 minutes ago: its payment is
+    /// due now, so that its timeout applies.
     async fn place(&self, id: &str, lines: &[(&str, u32)]) -> Order {
         let now = chrono::Utc::now();
         let lines = lines
@@ -94,8 +95,8 @@ impl Stack {
             order_id(id),
             user(),
             lines,
+            now - chrono::Duration::minutes(30),
             now,
-            now + chrono::Duration::minutes(30),
         );
         self.store.place_order(&order).await.expect("placed");
         order
@@ -422,6 +423,7 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_of_the_batch_is
     );
 
     let dead = read(&stack.dead_letter_topic, 3).await;
+    assert_eq!(dead.len(), 3, "each poison record dead-lettered once");
     for ((raw, _), (key, value, reason)) in dead.iter().zip(poison) {
         let source = records
             .iter()

@@ -1,5 +1,6 @@
 //! order-timeout: the EventBridge Scheduler target. Its input is the schedule's `PaymentTimeout`
-//! payload, delivered as it is (no envelope); it publishes the order's `timeout` event.
+//! payload, delivered as it is (no envelope); it publishes the order's `timeout` event, never
+//! before the payment deadline (see `handler.rs` for what an early invocation does).
 
 mod config;
 mod handler;

@@ -7,7 +7,7 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use order_timeout::{Config, Deps, HandlerError, handle};
 use orderflow_core::adapters::kafka::{KafkaConfig, KafkaPublisher, create_producer};
 use orderflow_core::testing::{RecordingPublisher, local};
-use orderflow_types::{EventType, OrderEvent, PaymentTimeout};
+use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::Value;
@@ -24,11 +24,32 @@ fn invocation(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
+/// What the handler keeps of an invocation for publishing, as main sets it with the default
+/// delivery timeout.
+const RESERVE: Duration = Duration::from_secs(6);
+
+/// An invocation that Lambda ends `timeout` from now, for a payment due `due_in` from now.
+fn early_invocation(
+    due_in: chrono::TimeDelta,
+    timeout: Duration,
+) -> (LambdaEvent<Value>, Timestamp) {
+    let now = chrono::Utc::now();
+    let due = now + due_in;
+    let payload = serde_json::json!({
+        "order_id": "o-early",
+        "user_id": "u-early",
+        "payment_due_at": orderflow_types::time::format(&due),
+    });
+    let mut context = Context::default();
+    context.deadline = u64::try_from((now + timeout).timestamp_millis()).expect("after 1970");
+    (LambdaEvent::new(payload, context), due)
+}
+
 #[tokio::test]
 async fn a_due_payment_publishes_a_timeout_event_keyed_by_order() {
     let topic = local::fresh_topic(3).await;
     let producer = create_producer(&local::kafka_config(), None).expect("producer");
-    let deps = Deps::new(KafkaPublisher::new(producer, topic.clone()));
+    let deps = Deps::new(KafkaPublisher::new(producer, topic.clone()), RESERVE);
     handle(&deps, invocation(fixture())).await.expect("handled");
 
     let consumer: StreamConsumer = local::kafka_config()
@@ -55,7 +76,7 @@ async fn a_due_payment_publishes_a_timeout_event_keyed_by_order() {
 #[tokio::test]
 async fn an_invalid_payload_fails_the_invocation_and_publishes_nothing() {
     let recorder = Arc::new(RecordingPublisher::default());
-    let deps = Deps::new(Arc::clone(&recorder));
+    let deps = Deps::new(Arc::clone(&recorder), RESERVE);
     for payload in [
         serde_json::json!({"order_id": "o-1"}),
         serde_json::json!({"detail": {"order_id": "o-1", "user_id": "u-1"}}),
@@ -79,16 +100,73 @@ async fn an_unreachable_broker_fails_the_invocation_as_retryable() {
         delivery_timeout: Duration::from_secs(1),
         ..local::kafka_config()
     };
-    let deps = Deps::new(KafkaPublisher::new(
-        create_producer(&config, None).expect("producer"),
-        "order-events",
-    ));
+    let deps = Deps::new(
+        KafkaPublisher::new(
+            create_producer(&config, None).expect("producer"),
+            "order-events",
+        ),
+        RESERVE,
+    );
     let err = handle(&deps, invocation(fixture())).await.unwrap_err();
     assert!(
         matches!(err, HandlerError::Publish(ref e) if e.is_retryable()),
         "{err:?}"
     );
     assert_eq!(Diagnostic::from(err).error_type, "KafkaUnavailable");
+}
+
+#[tokio::test]
+async fn an_early_invocation_waits_for_the_deadline_and_then_publishes() {
+    let recorder = Arc::new(RecordingPublisher::default());
+    let deps = Deps::new(Arc::clone(&recorder), RESERVE);
+    // As the Scheduler may: 1.5 s before the deadline, with the function's 15 s to run.
+    let (invocation, due) = early_invocation(
+        chrono::TimeDelta::milliseconds(1_500),
+        Duration::from_secs(15),
+    );
+    handle(&deps, invocation)
+        .await
+        .expect("published after waiting");
+    let events = recorder.events();
+    assert_eq!(events.len(), 1);
+    let announced_at = events[0].occurred_at.expect("a time");
+    assert!(
+        announced_at >= due,
+        "announced at {announced_at}, before the deadline {due}"
+    );
+    assert_eq!(
+        (events[0].order_id.as_str(), events[0].event_type),
+        ("o-early", EventType::Timeout)
+    );
+}
+
+#[tokio::test]
+async fn an_invocation_too_early_to_wait_fails_as_not_yet_due_and_publishes_nothing() {
+    let recorder = Arc::new(RecordingPublisher::default());
+    let deps = Deps::new(Arc::clone(&recorder), RESERVE);
+    // 50 s early, as the Scheduler may be at the start of the minute; 15 s to run.
+    let (invocation, _) = early_invocation(chrono::TimeDelta::seconds(50), Duration::from_secs(15));
+    let started = std::time::Instant::now();
+    let err = handle(&deps, invocation).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it fails at once rather than wait: {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, HandlerError::NotYetDue { .. }), "{err:?}");
+    assert_eq!(Diagnostic::from(err).error_type, "PaymentNotYetDue");
+    assert!(recorder.events().is_empty());
+}
+
+#[tokio::test]
+async fn an_early_invocation_without_time_to_publish_after_the_deadline_fails() {
+    let recorder = Arc::new(RecordingPublisher::default());
+    let deps = Deps::new(Arc::clone(&recorder), RESERVE);
+    // 2 s early, but the invocation ends in 7 s: waiting would leave 5 s, less than the reserve.
+    let (invocation, _) = early_invocation(chrono::TimeDelta::seconds(2), Duration::from_secs(7));
+    let err = handle(&deps, invocation).await.unwrap_err();
+    assert!(matches!(err, HandlerError::NotYetDue { .. }), "{err:?}");
+    assert!(recorder.events().is_empty());
 }
 
 #[test]

@@ -236,3 +236,56 @@ async fn a_payment_without_a_key_is_completed_by_paying_again() {
     .await;
     assert_eq!(announced, [placed.order_id]);
 }
+
+#[tokio::test]
+async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
+    let stack = LocalStack::new(1).await;
+    let product = stack.product("kettle", 5990, STOCK).await;
+    let placed = Placer::new(&stack)
+        .place("hana", &[(&product, UNITS)])
+        .await;
+    // The Scheduler is down: the order is cancelled, but its timeout stays and nothing is
+    // announced.
+    let down = common::deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.unreachable_scheduler().await,
+        stack.publisher(),
+    );
+    let first = send(&down, &cancel("hana", &placed.order_id)).await;
+    assert_eq!(first.status(), 503);
+    let stored = stack
+        .store()
+        .get_order(&placed.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status,
+        OrderStatus::Cancelled,
+        "the cancellation stands"
+    );
+    assert_eq!(stack.stock(&product).await, STOCK, "its units are back");
+    assert!(stack.is_scheduled(&placed.order_id).await);
+
+    let healthy = common::healthy(&stack);
+    let again = send(&healthy, &cancel("hana", &placed.order_id)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        order(&again).updated_at,
+        stored.updated_at,
+        "cancelled once"
+    );
+    assert_eq!(stack.stock(&product).await, STOCK, "returned once");
+    assert!(
+        !stack.is_scheduled(&placed.order_id).await,
+        "the second cancellation removed the timeout"
+    );
+    let announced = events_of(
+        &stack,
+        EventType::Cancelled,
+        std::slice::from_ref(&placed.order_id),
+    )
+    .await;
+    assert_eq!(announced, [placed.order_id]);
+}

@@ -101,7 +101,14 @@ async fn paying_removes_the_timeout_announces_and_is_idempotent() {
     assert_eq!(order(&again), paid, "paying a paid order is a success");
     let keyed = pay("alice", &placed.order_id).idempotency_key("pay-1");
     let first = send(&deps, &keyed).await;
+    assert_eq!(first.status(), 200, "{}", json_body(&first));
+    assert_eq!(
+        order(&first),
+        paid,
+        "a keyed payment of a paid order is a success"
+    );
     let replayed = send(&deps, &keyed).await;
+    assert_eq!(replayed.status(), 200);
     assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
     assert_eq!(json_body(&replayed), json_body(&first));
 
@@ -111,7 +118,12 @@ async fn paying_removes_the_timeout_announces_and_is_idempotent() {
         std::slice::from_ref(&placed.order_id),
     )
     .await;
-    assert!(!paid_events.is_empty() && paid_events.iter().all(|id| id == &placed.order_id));
+    // The payment, the repeated payment and the keyed one each publish; the replay does not.
+    assert_eq!(
+        paid_events,
+        vec![placed.order_id.clone(); 3],
+        "one paid event per payment that ran"
+    );
     let stored = stack.store();
     let stored = orderflow_core::ports::OrderStore::get_order(&stored, &placed.order_id)
         .await

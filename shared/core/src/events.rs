@@ -4,6 +4,9 @@
 //!
 //! - `timeout`: a PENDING order is cancelled, its stock returned and its user notified, in one
 //!   transaction; then `cancelled` is published. A paid or customer-cancelled order is left alone.
+//!   A timeout that arrives before the order's payment deadline (by more than
+//!   [`CLOCK_SKEW_ALLOWANCE`]) is dead-lettered and the order stays PENDING: order-timeout never
+//!   announces one early, so it came from elsewhere, and the scheduled timeout still comes.
 //! - `created`, `cancelled`: the user's notification, with a deterministic id.
 //! - `paid`: the sale is counted, with a per-order marker in the same transaction.
 //!
@@ -13,6 +16,7 @@
 
 use std::future::Future;
 
+use chrono::TimeDelta;
 use futures::future::join_all;
 use orderflow_types::{
     CancelReason, EventType, Notification, NotificationKind, OrderEvent, OrderStatus,
@@ -24,6 +28,14 @@ use crate::metrics::{self, Metric};
 use crate::ports::{
     Clock, EventPublisher, IdSource, NotificationStore, OrderStore, SalesStore, Transition,
 };
+
+/// How far before an order's payment deadline a `timeout` is still applied. order-timeout
+/// announces a timeout only once the deadline has passed by its own clock; this consumer runs on
+/// other hosts, whose clocks may be behind by a little (Lambda's are kept by Amazon Time Sync,
+/// well under a millisecond apart). Refusing an on-time announcement over such a difference would
+/// strand the order, since nothing announces it again; anything earlier than this is not an
+/// on-time announcement.
+pub const CLOCK_SKEW_ALLOWANCE: TimeDelta = TimeDelta::seconds(2);
 
 /// A Kafka record as consumed, bytes untouched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +226,17 @@ where
             now,
         );
         let cancelled = match order.status {
+            OrderStatus::Pending if now < order.payment_due_at - CLOCK_SKEW_ALLOWANCE => {
+                return Err(Failure::Poison(format!(
+                    "timeout for order {} arrived {} ms before its payment deadline {}, more than \
+                     the {} s clock-skew allowance; the order stays PENDING until its scheduled \
+                     timeout",
+                    order.order_id,
+                    (order.payment_due_at - now).num_milliseconds(),
+                    orderflow_types::time::format(&order.payment_due_at),
+                    CLOCK_SKEW_ALLOWANCE.num_seconds()
+                )));
+            }
             OrderStatus::Pending => {
                 match self
                     .store
@@ -411,6 +434,119 @@ mod tests {
             (published[0].event_type, published[0].occurred_at),
             (EventType::Cancelled, Some(order.updated_at))
         );
+    }
+
+    /// An order whose payment is due at 20:34:05.5, and a consumer whose clock reads `now`.
+    async fn due_at_20_34_05_5(now: &str) -> (TestConsumer, Order) {
+        let mut consumer = consumer().await;
+        consumer.clock = FixedClock::at(time::parse(now).unwrap());
+        let at = time::parse("2026-11-25T20:04:05.500Z").unwrap();
+        let line = OrderLine {
+            product_id: ProductId::parse("p").unwrap(),
+            quantity: Quantity::new(4).unwrap(),
+            unit_price_cents: 100,
+        };
+        let order = Order::new_pending(
+            OrderId::parse("o-due").unwrap(),
+            UserId::parse("u").unwrap(),
+            vec![line],
+            at,
+            time::parse("2026-11-25T20:34:05.500Z").unwrap(),
+        );
+        consumer.store.place_order(&order).await.unwrap();
+        (consumer, order)
+    }
+
+    #[tokio::test]
+    async fn a_timeout_before_the_deadline_is_dead_lettered_and_the_order_stays_pending() {
+        // The Scheduler may fire the 20:34:05 schedule at 20:34:00; something announced it then.
+        let (consumer, order) = due_at_20_34_05_5("2026-11-25T20:34:00Z").await;
+        let early = record_of(0, 7, &event("o-due", EventType::Timeout));
+        assert_eq!(
+            consumer.process_record(&early).await.unwrap(),
+            Applied::DeadLettered
+        );
+        let reasons: Vec<String> = consumer
+            .dead_letters
+            .records()
+            .into_iter()
+            .map(|(_, reason)| reason)
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "timeout for order o-due arrived 5500 ms before its payment deadline \
+                 2026-11-25T20:34:05.500Z, more than the 2 s clock-skew allowance; the order \
+                 stays PENDING until its scheduled timeout"
+            ]
+        );
+        let stored = consumer
+            .store
+            .get_order(&order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, OrderStatus::Pending);
+        assert_eq!(stock(&consumer).await, 6, "the order keeps its units");
+        assert!(consumer.publisher.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_timeout_within_the_clock_skew_allowance_cancels_the_order() {
+        // 2 s before the deadline by this consumer's clock: the announcer's clock was ahead.
+        let (consumer, order) = due_at_20_34_05_5("2026-11-25T20:34:03.500Z").await;
+        consumer
+            .apply(&event("o-due", EventType::Timeout))
+            .await
+            .unwrap();
+        let stored = consumer
+            .store
+            .get_order(&order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.status, stored.cancel_reason),
+            (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout))
+        );
+        assert_eq!(stock(&consumer).await, 10);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_just_beyond_the_allowance_changes_nothing() {
+        let (consumer, order) = due_at_20_34_05_5("2026-11-25T20:34:03.499Z").await;
+        match consumer.apply(&event("o-due", EventType::Timeout)).await {
+            Err(Failure::Poison(reason)) => {
+                assert!(reason.contains("2001 ms before"), "{reason}")
+            }
+            other => panic!("expected poison, got {other:?}"),
+        }
+        let stored = consumer
+            .store
+            .get_order(&order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, OrderStatus::Pending);
+    }
+
+    #[tokio::test]
+    async fn an_early_timeout_for_a_paid_order_changes_nothing_and_is_not_poison() {
+        let (consumer, order) = due_at_20_34_05_5("2026-11-25T20:34:00Z").await;
+        consumer
+            .store
+            .mark_paid(
+                &order.order_id,
+                time::parse("2026-11-25T20:33:59Z").unwrap(),
+            )
+            .await
+            .unwrap();
+        consumer
+            .apply(&event("o-due", EventType::Timeout))
+            .await
+            .unwrap();
+        assert_eq!(stock(&consumer).await, 6);
+        assert!(consumer.publisher.events().is_empty());
     }
 
     #[tokio::test]

@@ -123,6 +123,7 @@ async fn story() -> Result<(), BoxError> {
         kafka: settings.kafka,
         topic: settings.topic,
         dead_letter_topic: settings.dead_letter_topic,
+        consumer_group: settings.consumer_group,
         timeout_wait: settings.payment_timeout + Duration::from_secs(60),
     };
     story::run(&stack, |line| println!("  {line}")).await?;

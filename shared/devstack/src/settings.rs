@@ -16,6 +16,9 @@ pub struct Settings {
     pub lambda_endpoint: String,
     /// The payment timeout the functions run with.
     pub payment_timeout: Duration,
+    /// The consumer group of the MSK event source mapping (emulated locally), whose committed
+    /// offsets say what order-events has applied.
+    pub consumer_group: String,
 }
 
 fn var_or(name: &str, default: &str) -> String {
@@ -50,6 +53,7 @@ impl Settings {
             schedule_group: var_or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
             lambda_endpoint: var_or("LAMBDA_ENDPOINT", "http://127.0.0.1:9000"),
             payment_timeout: Duration::from_secs(payment_timeout),
+            consumer_group: var_or("ESM_CONSUMER_GROUP_ID", "orderflow-order-events"),
         })
     }
 }

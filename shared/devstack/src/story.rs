@@ -30,6 +30,9 @@ pub struct Stack {
     pub kafka: orderflow_core::adapters::kafka::KafkaConfig,
     pub topic: String,
     pub dead_letter_topic: String,
+    /// The event source mapping's consumer group: once its committed offsets reach the end of
+    /// the topic, order-events has applied every event.
+    pub consumer_group: String,
     /// How long to wait for the payment timeout to cancel Carol's order.
     pub timeout_wait: Duration,
 }
@@ -273,8 +276,9 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
     ));
     report.timed_out = Some(timed_out);
 
-    // The consumer writes notifications and statistics asynchronously; give it a moment to settle.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The consumer writes notifications and statistics asynchronously: wait until it has
+    // applied every event on the topic.
+    wait_until_consumed(stack, Duration::from_secs(60)).await?;
     report.stock_after = api.products().await?;
     say(format!("stock after:  {}", stock_line(&report.stock_after)));
 
@@ -318,8 +322,16 @@ pub async fn run(stack: &Stack, mut note: impl FnMut(&str)) -> Result<Report, Bo
     report.events = read_topic(stack, &stack.topic)
         .await?
         .into_iter()
-        .filter_map(|v| serde_json::from_slice(&v).ok())
-        .collect();
+        .map(|value| {
+            serde_json::from_slice(&value).map_err(|err| {
+                format!(
+                    "a record on {} is not an order event ({err}): {}",
+                    stack.topic,
+                    String::from_utf8_lossy(&value)
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
     for event in &report.events {
         say(format!(
             "event on {}: {:<9} order {} of {}",
@@ -369,7 +381,64 @@ fn stock_line(products: &[Product]) -> String {
         .join(", ")
 }
 
-/// Every record value on `topic` so far, read from the start of every partition.
+/// The end offset of every partition of `topic`.
+fn end_offsets(consumer: &StreamConsumer, topic: &str) -> Result<Vec<(i32, i64)>, BoxError> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut ends = Vec::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (_, high) =
+            consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
+        ends.push((partition.id(), high));
+    }
+    Ok(ends)
+}
+
+/// Waits until the event source mapping's consumer group has committed every partition of the
+/// topic up to its end, which moves while order-events publishes (`cancelled` after a timeout).
+async fn wait_until_consumed(stack: &Stack, within: Duration) -> Result<(), BoxError> {
+    let consumer: StreamConsumer = stack
+        .kafka
+        .client_config()
+        .set("group.id", &stack.consumer_group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let ends = end_offsets(&consumer, &stack.topic)?;
+        let mut partitions = TopicPartitionList::new();
+        for (partition, _) in &ends {
+            partitions.add_partition(&stack.topic, *partition);
+        }
+        let committed = consumer.committed_offsets(partitions, Duration::from_secs(10))?;
+        let behind: Vec<String> = ends
+            .iter()
+            .filter(|(partition, end)| {
+                let done = committed
+                    .find_partition(&stack.topic, *partition)
+                    .and_then(|p| p.offset().to_raw())
+                    .unwrap_or(0);
+                *end > 0 && done < *end
+            })
+            .map(|(partition, end)| format!("{partition} (end {end})"))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "order-events did not consume {} within {} s; partitions behind: {}",
+                stack.topic,
+                within.as_secs(),
+                behind.join(", ")
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every record value on `topic` so far: each partition read from its start to the end offset
+/// it had when the read began.
 async fn read_topic(stack: &Stack, topic: &str) -> Result<Vec<Vec<u8>>, BoxError> {
     let consumer: StreamConsumer = stack
         .kafka
@@ -377,17 +446,33 @@ async fn read_topic(stack: &Stack, topic: &str) -> Result<Vec<Vec<u8>>, BoxError
         .set("group.id", "orderflow-story")
         .set("enable.auto.commit", "false")
         .create()?;
+    let ends = end_offsets(&consumer, topic)?;
     // Assigned, not subscribed: no group to join, so nothing to wait for but the records.
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+    let mut remaining = 0;
+    for (partition, end) in &ends {
+        assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
+        if *end > 0 {
+            remaining += 1;
+        }
     }
     consumer.assign(&assignment)?;
     let mut values = Vec::new();
-    // The topic is read until it has been quiet for two seconds.
-    while let Ok(message) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
-        values.push(message?.payload().unwrap_or_default().to_vec());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while remaining > 0 {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| format!("{topic} was not read to its end offsets within 30 s"))??;
+        let end = ends
+            .iter()
+            .find(|(partition, _)| *partition == message.partition())
+            .map_or(0, |(_, end)| *end);
+        if message.offset() < end {
+            values.push(message.payload().unwrap_or_default().to_vec());
+        }
+        if message.offset() + 1 == end {
+            remaining -= 1;
+        }
     }
     Ok(values)
 }

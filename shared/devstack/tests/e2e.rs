@@ -21,6 +21,7 @@ async fn the_story_ends_with_every_order_settled_and_stock_conserved() {
         kafka: settings.kafka,
         topic: settings.topic,
         dead_letter_topic: settings.dead_letter_topic,
+        consumer_group: settings.consumer_group,
         timeout_wait: settings.payment_timeout + Duration::from_secs(60),
     };
     let report = story::run(&stack, |line| println!("{line}"))

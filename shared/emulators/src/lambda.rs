@@ -1,6 +1,7 @@
 //! Invokes functions through the Lambda Invoke API that `cargo lambda watch` serves
 //! (`POST /2015-03-31/functions/<name>/invocations`), the way AWS services invoke them.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,6 +17,38 @@ pub enum InvokeError {
         status: u16,
         body: String,
     },
+    /// The function succeeded but its response is not JSON.
+    #[error("function {function} answered something that is not JSON: {reason}")]
+    Response { function: String, reason: String },
+}
+
+impl InvokeError {
+    /// Whether the function ran and failed (or answered nonsense), rather than never being
+    /// reached.
+    pub fn is_function_error(&self) -> bool {
+        !matches!(self, Self::Transport(_))
+    }
+}
+
+/// What the emulators invoke functions through: the local Lambda endpoint, or in tests a
+/// function called in the same process.
+pub trait Invoke: Send + Sync + 'static {
+    /// Invokes `function` synchronously and returns its response.
+    fn invoke(
+        &self,
+        function: &str,
+        payload: &Value,
+    ) -> impl Future<Output = Result<Value, InvokeError>> + Send;
+}
+
+impl<I: Invoke> Invoke for std::sync::Arc<I> {
+    fn invoke(
+        &self,
+        function: &str,
+        payload: &Value,
+    ) -> impl Future<Output = Result<Value, InvokeError>> + Send {
+        I::invoke(self, function, payload)
+    }
 }
 
 /// A client of the local Lambda endpoint.
@@ -34,9 +67,10 @@ impl LocalLambda {
             http,
         })
     }
+}
 
-    /// Invokes `function` synchronously and returns its response.
-    pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
+impl Invoke for LocalLambda {
+    async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
         let url = format!(
             "{}/2015-03-31/functions/{function}/invocations",
             self.endpoint
@@ -54,10 +88,12 @@ impl LocalLambda {
                 body: String::from_utf8_lossy(&body).into_owned(),
             });
         }
-        Ok(if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|err| InvokeError::Response {
+            function: function.to_owned(),
+            reason: err.to_string(),
         })
     }
 }

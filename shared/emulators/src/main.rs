@@ -48,12 +48,9 @@ async fn main() -> ExitCode {
             aws_sdk_scheduler::Client::new(&aws),
             aws_sdk_sqs::Client::new(&aws),
         );
-        tasks.spawn(scheduler::run(
-            settings.scheduler,
-            clients.0,
-            clients.1,
-            lambda,
-        ));
+        tasks.spawn(
+            scheduler::Scheduler::new(settings.scheduler, clients.0, clients.1, lambda).run(),
+        );
     }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use orderflow_core::adapters::kafka::KafkaConfig;
 use orderflow_emulators::msk::MskSettings;
-use orderflow_emulators::scheduler::SchedulerSettings;
+use orderflow_emulators::scheduler::{AsyncInvokeSettings, FireTime, SchedulerSettings};
 
 pub struct Settings {
     pub lambda_endpoint: String,
@@ -58,6 +58,26 @@ impl Settings {
             scheduler: SchedulerSettings {
                 group: var_or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
                 poll_interval: Duration::from_millis(number("SCHEDULER_POLL_MS", 1000)?),
+                fire: FireTime::parse(&var_or("SCHEDULER_FIRE_OFFSET", "0"))?,
+                max_concurrent: number("SCHEDULER_MAX_CONCURRENT", 16)?.max(1) as usize,
+                async_invoke: AsyncInvokeSettings {
+                    max_retry_attempts: u32::try_from(number(
+                        "LAMBDA_ASYNC_MAX_RETRY_ATTEMPTS",
+                        2,
+                    )?)
+                    .ok()
+                    .filter(|attempts| *attempts <= 2)
+                    .ok_or("LAMBDA_ASYNC_MAX_RETRY_ATTEMPTS must be from 0 to 2")?,
+                    retry_delay: Duration::from_secs(number(
+                        "LAMBDA_ASYNC_RETRY_DELAY_SECONDS",
+                        60,
+                    )?),
+                    max_event_age: Duration::from_secs(number(
+                        "LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS",
+                        3600,
+                    )?),
+                    on_failure_queue_arn: var("LAMBDA_ASYNC_ON_FAILURE_QUEUE_ARN"),
+                },
             },
         })
     }

@@ -102,7 +102,9 @@ fn only_members_of_the_admin_group_are_administrators() {
         .user("u")
         .claim("cognito:groups", "[ops admin]")
         .build();
-    assert!(config.admin(&member).is_ok());
+    let admin = config.admin(&member).expect("a member of admin");
+    assert_eq!(admin.user_id.as_str(), "u");
+    assert_eq!(admin.groups, ["ops", "admin"]);
     for groups in ["[ops]", "[administrators]", "[]"] {
         let other = ApiGatewayRequest::put("/products/p")
             .user("u")
@@ -121,7 +123,11 @@ fn only_members_of_the_admin_group_are_administrators() {
         .user("u")
         .claim("groups", r#"["admin"]"#)
         .build();
-    assert!(other_claim.admin(&request).is_ok());
+    let admin = other_claim
+        .admin(&request)
+        .expect("admin in the configured claim");
+    assert_eq!(admin.user_id.as_str(), "u");
+    assert_eq!(admin.groups, ["admin"]);
 }
 
 #[test]

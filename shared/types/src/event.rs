@@ -106,11 +106,17 @@ mod tests {
 
     #[test]
     fn event_type_names_match_the_wire() {
-        for event_type in EventType::ALL {
-            let json = serde_json::to_string(&event_type).unwrap();
-            assert_eq!(json, format!("\"{}\"", event_type.as_str()));
-            assert_eq!(EventType::parse(event_type.as_str()), Some(event_type));
+        for (event_type, name, json) in [
+            (EventType::Created, "created", r#""created""#),
+            (EventType::Paid, "paid", r#""paid""#),
+            (EventType::Timeout, "timeout", r#""timeout""#),
+            (EventType::Cancelled, "cancelled", r#""cancelled""#),
+        ] {
+            assert_eq!(event_type.as_str(), name);
+            assert_eq!(serde_json::to_string(&event_type).unwrap(), json);
+            assert_eq!(EventType::parse(name), Some(event_type));
         }
+        assert_eq!(EventType::ALL.len(), 4, "every variant is listed above");
     }
 
     #[test]

@@ -213,19 +213,21 @@ mod tests {
 
     #[test]
     fn status_and_reason_round_trip_through_their_names() {
-        for status in [
-            OrderStatus::Pending,
-            OrderStatus::Paid,
-            OrderStatus::Cancelled,
+        for (status, name, json) in [
+            (OrderStatus::Pending, "PENDING", r#""PENDING""#),
+            (OrderStatus::Paid, "PAID", r#""PAID""#),
+            (OrderStatus::Cancelled, "CANCELLED", r#""CANCELLED""#),
         ] {
-            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
-            assert_eq!(
-                serde_json::to_string(&status).unwrap(),
-                format!("\"{}\"", status.as_str())
-            );
+            assert_eq!(status.as_str(), name);
+            assert_eq!(OrderStatus::parse(name), Some(status));
+            assert_eq!(serde_json::to_string(&status).unwrap(), json);
         }
-        for reason in [CancelReason::PaymentTimeout, CancelReason::Customer] {
-            assert_eq!(CancelReason::parse(reason.as_str()), Some(reason));
+        for (reason, name) in [
+            (CancelReason::PaymentTimeout, "payment_timeout"),
+            (CancelReason::Customer, "customer"),
+        ] {
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(CancelReason::parse(name), Some(reason));
         }
         assert_eq!(OrderStatus::parse("pending"), None);
         assert!(!OrderStatus::Pending.is_final());

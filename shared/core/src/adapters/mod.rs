@@ -75,3 +75,66 @@ pub(crate) fn build_error(
         source: Box::new(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// What `sdk_error` makes of a service error with `code` answered with HTTP `status`.
+    fn classified(status: u16, code: &str) -> Error {
+        let error = GetItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(status.try_into().expect("status"), SdkBody::empty());
+        sdk_error(
+            Dependency::DynamoDb,
+            "get an order",
+            SdkError::service_error(error, raw),
+        )
+    }
+
+    #[test]
+    fn throttling_and_transaction_conflicts_are_retryable() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "TransactionConflictException",
+            "TransactionInProgressException",
+        ] {
+            let error = classified(400, code);
+            assert!(
+                matches!(error, Error::Unavailable { .. }),
+                "{code}: {error:?}"
+            );
+            assert!(error.is_retryable(), "{code}");
+        }
+    }
+
+    #[test]
+    fn server_errors_are_retryable_whatever_their_code() {
+        for (status, code) in [
+            (500, "InternalServerError"),
+            (503, "ServiceUnavailable"),
+            (502, "SomethingNew"),
+        ] {
+            assert!(classified(status, code).is_retryable(), "{status} {code}");
+        }
+    }
+
+    #[test]
+    fn refusals_are_not_retryable() {
+        for code in [
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ValidationException",
+        ] {
+            let error = classified(400, code);
+            assert!(matches!(error, Error::Rejected { .. }), "{code}: {error:?}");
+            assert!(!error.is_retryable(), "{code}");
+        }
+    }
+}

@@ -96,7 +96,18 @@ impl KafkaEventBuilder {
     }
 
     /// Adds a record; `timestamp_ms` is the record's create time.
-    pub fn record(mut self, record: &RawRecord, timestamp_ms: i64) -> Self {
+    pub fn record(self, record: &RawRecord, timestamp_ms: i64) -> Self {
+        self.record_with_timestamp_type(record, timestamp_ms, "CREATE_TIME")
+    }
+
+    /// Adds a record whose timestamp is of `timestamp_type`, as the broker reports it:
+    /// `CREATE_TIME` or `LOG_APPEND_TIME`.
+    pub fn record_with_timestamp_type(
+        mut self,
+        record: &RawRecord,
+        timestamp_ms: i64,
+        timestamp_type: &str,
+    ) -> Self {
         let mut kafka = KafkaRecord::default();
         kafka.topic = Some(record.topic.clone());
         kafka.partition = record.partition;
@@ -104,7 +115,7 @@ impl KafkaEventBuilder {
         kafka.timestamp = MillisecondTimestamp(
             chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default(),
         );
-        kafka.timestamp_type = Some("CREATE_TIME".into());
+        kafka.timestamp_type = Some(timestamp_type.into());
         kafka.key = record.key.as_ref().map(|key| STANDARD.encode(key));
         kafka.value = record.value.as_ref().map(|value| STANDARD.encode(value));
         // Each header is its own single-entry map, in record order, values as signed bytes.
@@ -126,6 +137,39 @@ impl KafkaEventBuilder {
     pub fn build(self) -> KafkaEvent {
         self.event
     }
+}
+
+/// `event` as JSON exactly as the event source mapping sends it. `KafkaEvent`'s own serialization
+/// differs from AWS's in two ways a function may notice: it writes the timestamp as a string, and
+/// a record without a key or value as `null` where AWS leaves the field out.
+pub fn wire_json(event: &KafkaEvent) -> serde_json::Result<serde_json::Value> {
+    let mut json = serde_json::to_value(event)?;
+    let groups = json
+        .get_mut("records")
+        .and_then(serde_json::Value::as_object_mut);
+    for (group, records) in groups.into_iter().flatten() {
+        let originals = event
+            .records
+            .get(group)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let records = records.as_array_mut().into_iter().flatten();
+        for (record, original) in records.zip(originals) {
+            let Some(fields) = record.as_object_mut() else {
+                continue;
+            };
+            fields.insert(
+                "timestamp".into(),
+                original.timestamp.timestamp_millis().into(),
+            );
+            for name in ["key", "value"] {
+                if fields.get(name).is_some_and(serde_json::Value::is_null) {
+                    fields.remove(name);
+                }
+            }
+        }
+    }
+    Ok(json)
 }
 
 /// The partial batch response of a Kafka event source mapping: for each partition, the first
@@ -243,6 +287,113 @@ mod tests {
         assert_eq!(
             decoded.defect.as_deref(),
             Some("the value is not valid base64")
+        );
+    }
+
+    #[test]
+    fn wire_json_has_a_numeric_timestamp_and_no_missing_key_or_value() {
+        let mut bare = raw(0, 9);
+        bare.key = None;
+        bare.value = None;
+        let event = KafkaEventBuilder::new("arn", "b:9092")
+            .record_with_timestamp_type(&bare, 1_732_565_045_123, "LOG_APPEND_TIME")
+            .build();
+        let json = wire_json(&event).unwrap();
+        let record = &json["records"]["order-events-0"][0];
+        assert_eq!(
+            record["timestamp"],
+            serde_json::json!(1_732_565_045_123_i64)
+        );
+        assert_eq!(record["timestampType"], "LOG_APPEND_TIME");
+        let fields = record.as_object().unwrap();
+        assert!(!fields.contains_key("key"), "{record}");
+        assert!(!fields.contains_key("value"), "{record}");
+        let back: KafkaEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            decode_event(&back),
+            decode_event(&event),
+            "the function's own type reads it back"
+        );
+    }
+
+    /// The example event of the Lambda Developer Guide, "Using Lambda with Amazon MSK".
+    const AWS_SAMPLE: &str =
+        include_str!("../../../../tests/fixtures/events/msk-event-aws-sample.json");
+
+    /// The JSON type of every field, recursively (arrays by their first element).
+    fn shape(value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Null => "null".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Number(_) => "number".into(),
+            Value::String(_) => "string".into(),
+            Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, value)| (name.clone(), shape(value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_aws_sample_event_reads_with_the_functions_own_type() {
+        let event: KafkaEvent = serde_json::from_str(AWS_SAMPLE).unwrap();
+        let record = &event.records["mytopic-0"][0];
+        assert_eq!(
+            (record.topic.as_deref(), record.partition, record.offset),
+            (Some("mytopic"), 0, 15)
+        );
+        // aws_lambda_events reads a numeric timestamp through an f64 and loses a millisecond
+        // here; order-events does not use record timestamps.
+        assert_eq!(record.timestamp.timestamp_millis(), 1_545_084_650_986);
+        assert_eq!(record.timestamp_type.as_deref(), Some("CREATE_TIME"));
+        let decoded = &decode_event(&event)["mytopic-0"][0];
+        assert_eq!(
+            decoded.record.value.as_deref(),
+            Some(b"Hello, this is a test.".as_slice())
+        );
+        assert_eq!(
+            decoded.record.headers,
+            [("headerKey".to_string(), b"headerValue".to_vec())]
+        );
+    }
+
+    #[test]
+    fn the_emulators_json_has_the_shape_of_the_aws_sample() {
+        let sample: serde_json::Value = serde_json::from_str(AWS_SAMPLE).unwrap();
+        let record = RawRecord {
+            topic: "mytopic".into(),
+            partition: 0,
+            offset: 15,
+            key: Some(b"8d5596b4".to_vec()),
+            value: Some(b"Hello, this is a test.".to_vec()),
+            headers: vec![("headerKey".into(), b"headerValue".to_vec())],
+        };
+        let built = KafkaEventBuilder::new(
+            "arn:aws:kafka:us-east-1:123456789012:cluster/vpc-2priv-2pub/751d2973-a626-431c-9d4e-d7975eb44dd7-2",
+            "b-2.demo-cluster-1.a1bcde.c1.kafka.us-east-1.amazonaws.com:9092,b-1.demo-cluster-1.a1bcde.c1.kafka.us-east-1.amazonaws.com:9092",
+        )
+        .record(&record, 1_545_084_650_987)
+        .build();
+        let json = wire_json(&built).unwrap();
+        assert_eq!(shape(&json), shape(&sample));
+        // Everything but the key (the sample's is a placeholder) is the same, value for value.
+        let mut without_keys = [json.clone(), sample];
+        for event in &mut without_keys {
+            event["records"]["mytopic-0"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("key");
+        }
+        assert_eq!(without_keys[0], without_keys[1]);
+        let back: KafkaEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            decode_event(&back),
+            decode_event(&built),
+            "the function reads what the emulator sends"
         );
     }
 

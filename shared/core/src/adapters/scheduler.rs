@@ -40,8 +40,9 @@ pub fn schedule_name(order: &OrderId) -> String {
     format!("order-timeout-{order}")
 }
 
-/// The Scheduler's one-time expression, in UTC, rounded up to the second so that it never fires
-/// before the deadline.
+/// The Scheduler's one-time expression, in UTC, rounded up to the second. The Scheduler still
+/// runs it anywhere within its minute, possibly before the deadline: order-timeout, not the
+/// schedule, keeps the deadline (see `timeouts.rs`).
 pub fn at_expression(due_at: Timestamp) -> String {
     let second = TimeDelta::seconds(1);
     let rounded = due_at

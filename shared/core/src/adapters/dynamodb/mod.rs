@@ -85,30 +85,18 @@ impl DynamoStore {
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                     let reasons = cancelled.cancellation_reasons().to_vec();
-                    let failed_condition =
-                        reasons.iter().any(|r| code(r) == "ConditionalCheckFailed");
-                    let transient = reasons.iter().any(|r| {
-                        matches!(
-                            code(r),
-                            "TransactionConflict"
-                                | "ThrottlingError"
-                                | "ProvisionedThroughputExceeded"
-                        )
-                    });
-                    if failed_condition {
-                        Ok(Err(reasons))
-                    } else if transient {
-                        Err(Error::Unavailable {
+                    match cancellation(&reasons) {
+                        Cancellation::FailedCondition => Ok(Err(reasons)),
+                        Cancellation::Transient => Err(Error::Unavailable {
                             dependency: DYNAMODB,
                             action,
                             source: Box::new(err),
-                        })
-                    } else {
-                        Err(Error::Rejected {
+                        }),
+                        Cancellation::Refused => Err(Error::Rejected {
                             dependency: DYNAMODB,
                             action,
                             source: Box::new(err),
-                        })
+                        }),
                     }
                 }
                 _ => Err(sdk_error(DYNAMODB, action, err)),
@@ -152,6 +140,32 @@ struct UserQuery<'a> {
 
 fn code(reason: &CancellationReason) -> &str {
     reason.code().unwrap_or("None")
+}
+
+/// Why DynamoDB cancelled a transaction, as the caller acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancellation {
+    /// A condition failed: the reasons say which item, for the caller to interpret.
+    FailedCondition,
+    /// A conflicting transaction or throttling: a retry may succeed.
+    Transient,
+    /// Anything else (a validation error, an item too large): no retry fixes it.
+    Refused,
+}
+
+fn cancellation(reasons: &[CancellationReason]) -> Cancellation {
+    if reasons.iter().any(failed_condition) {
+        Cancellation::FailedCondition
+    } else if reasons.iter().any(|r| {
+        matches!(
+            code(r),
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        Cancellation::Transient
+    } else {
+        Cancellation::Refused
+    }
 }
 
 fn failed_condition(reason: &CancellationReason) -> bool {
@@ -539,8 +553,43 @@ impl SalesStore for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::CancellationReason;
+
     use super::codec::attr;
+    use super::{Cancellation, cancellation};
     use crate::schema::{TABLES, table};
+
+    fn reasons(codes: &[&str]) -> Vec<CancellationReason> {
+        codes
+            .iter()
+            .map(|code| CancellationReason::builder().code(*code).build())
+            .collect()
+    }
+
+    #[test]
+    fn cancelled_transactions_are_classified_by_their_reasons() {
+        for (codes, expected) in [
+            (
+                &["None", "ConditionalCheckFailed"][..],
+                Cancellation::FailedCondition,
+            ),
+            // A failed condition wins: the caller learns which item it was.
+            (
+                &["TransactionConflict", "ConditionalCheckFailed"],
+                Cancellation::FailedCondition,
+            ),
+            (&["None", "TransactionConflict"], Cancellation::Transient),
+            (&["ThrottlingError"], Cancellation::Transient),
+            (
+                &["ProvisionedThroughputExceeded", "None"],
+                Cancellation::Transient,
+            ),
+            (&["ValidationError"], Cancellation::Refused),
+            (&["ItemCollectionSizeLimitExceeded"], Cancellation::Refused),
+        ] {
+            assert_eq!(cancellation(&reasons(codes)), expected, "{codes:?}");
+        }
+    }
 
     #[test]
     fn key_attributes_in_code_match_the_schema() {
