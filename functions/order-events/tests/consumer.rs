@@ -3,7 +3,6 @@
 //! with the DynamoDB store and the Kafka producer.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Context, LambdaEvent};
@@ -22,7 +21,6 @@ use orderflow_types::{
     UserId,
 };
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 const PRODUCTS: [(&str, u64); 3] = [("sku-a", 10), ("sku-b", 5), ("sku-c", 50)];
@@ -166,48 +164,37 @@ fn user() -> UserId {
     UserId::parse("user-1").expect("valid id")
 }
 
-/// Reads every record of `topic` from the start as the raw records they are: at least `count`, and
-/// any more that arrive within a second after those.
+/// Every record of `topic`, read to its end offsets, as the raw records they are, with their
+/// timestamps; there must be at least `count`.
 async fn read(topic: &str, count: usize) -> Vec<(RawRecord, i64)> {
-    let consumer: StreamConsumer = local::kafka_config()
-        .client_config()
-        .set("group.id", local::unique_name("esm"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut records = Vec::new();
-    loop {
-        let wait = if records.len() < count {
-            Duration::from_secs(30)
-        } else {
-            Duration::from_secs(1)
-        };
-        let message = match tokio::time::timeout(wait, consumer.recv()).await {
-            Ok(message) => message.expect("record"),
-            Err(_) if records.len() >= count => break,
-            Err(_) => panic!("{} of {count} records arrived from {topic}", records.len()),
-        };
-        let headers = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let raw = RawRecord {
-            topic: message.topic().to_owned(),
-            partition: i64::from(message.partition()),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-            headers,
-        };
-        records.push((raw, message.timestamp().to_millis().unwrap_or_default()));
-    }
-    records.sort_by_key(|(raw, _)| (raw.partition, raw.offset));
+    let records: Vec<_> = local::read_topic(topic)
+        .await
+        .into_iter()
+        .map(|message| {
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let raw = RawRecord {
+                topic: message.topic().to_owned(),
+                partition: i64::from(message.partition()),
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers,
+            };
+            (raw, message.timestamp().to_millis().unwrap_or_default())
+        })
+        .collect();
+    assert!(
+        records.len() >= count,
+        "{} of {count} records are on {topic}",
+        records.len()
+    );
     records
 }
 

@@ -9,7 +9,6 @@ use orderflow_core::adapters::kafka::{KafkaConfig, KafkaPublisher, create_produc
 use orderflow_core::testing::{RecordingPublisher, local};
 use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -52,17 +51,9 @@ async fn a_due_payment_publishes_a_timeout_event_keyed_by_order() {
     let deps = Deps::new(KafkaPublisher::new(producer, topic.clone()), RESERVE);
     handle(&deps, invocation(fixture())).await.expect("handled");
 
-    let consumer: StreamConsumer = local::kafka_config()
-        .client_config()
-        .set("group.id", local::unique_name("test-group"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[&topic]).expect("subscribe");
-    let record = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-        .await
-        .expect("a record within 30 s")
-        .expect("record");
+    let records = local::read_topic(&topic).await;
+    assert_eq!(records.len(), 1, "one timeout event");
+    let record = &records[0];
     let payload: PaymentTimeout = serde_json::from_value(fixture()).expect("payload");
     let event: OrderEvent =
         serde_json::from_slice(record.payload().expect("value")).expect("event");

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // Each test file uses part of this.
 
-use std::time::Duration;
-
 use chrono::TimeDelta;
 use lambda_http::{Body, Response};
 use orderflow_core::adapters::dynamodb::DynamoStore;
@@ -20,7 +18,7 @@ use orderflow_core::testing::stack::LocalStack;
 use orderflow_http::idempotency::Idempotency;
 use orderflow_http::identity::IdentityConfig;
 use orderflow_http::testing::ApiGatewayRequest;
-use orderflow_types::{EventType, Order, OrderEvent, OrderId, ProductId, Quantity, UserId};
+use orderflow_types::{EventType, Order, OrderId, ProductId, Quantity, UserId};
 use orders_api::{Deps, handle};
 
 pub const PAYMENT_TIMEOUT: TimeDelta = TimeDelta::minutes(30);
@@ -138,28 +136,13 @@ pub fn order(response: &Response<Body>) -> Order {
         .unwrap_or_else(|err| panic!("not an order ({err}): {body}"))
 }
 
-/// The events of `event_type` on the stack's topic, duplicates included: read until each of
-/// `expected` has one, then until nothing more arrives for two seconds.
-pub async fn events_of(
-    stack: &LocalStack,
-    event_type: EventType,
-    expected: &[OrderId],
-) -> Vec<OrderId> {
-    let of_type = |events: &[OrderEvent]| -> Vec<OrderId> {
-        events
-            .iter()
-            .filter(|event| event.event_type == event_type)
-            .map(|event| event.order_id.clone())
-            .collect()
-    };
-    let events = stack
-        .events(
-            |events| {
-                let seen = of_type(events);
-                expected.iter().all(|id| seen.contains(id))
-            },
-            Duration::from_secs(2),
-        )
-        .await;
-    of_type(&events)
+/// The order id of every event of `event_type` on the stack's topic, duplicates included.
+pub async fn events_of(stack: &LocalStack, event_type: EventType) -> Vec<OrderId> {
+    stack
+        .events()
+        .await
+        .into_iter()
+        .filter(|event| event.event_type == event_type)
+        .map(|event| event.order_id)
+        .collect()
 }

@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow_types::{OrderEvent, OrderId, Product, ProductId};
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use crate::adapters::dynamodb::{DynamoIdempotencyStore, DynamoStore};
 use crate::adapters::kafka::{KafkaConfig, KafkaPublisher, create_producer};
@@ -221,42 +220,16 @@ impl LocalStack {
         names
     }
 
-    /// Every event on the topic, read from the start: until `enough` holds (waiting up to 30
-    /// seconds for each record), then on until nothing more arrives for `idle`, so that a
-    /// duplicate published after the expected events is counted too.
-    pub async fn events(
-        &self,
-        enough: impl Fn(&[OrderEvent]) -> bool,
-        idle: Duration,
-    ) -> Vec<OrderEvent> {
-        let consumer: StreamConsumer = self
-            .kafka
-            .client_config()
-            .set("group.id", local::unique_name("test-group"))
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap_or_else(|err| panic!("creating a consumer: {err}"));
-        consumer
-            .subscribe(&[&self.topic])
-            .unwrap_or_else(|err| panic!("subscribing to {}: {err}", self.topic));
-        let mut events = Vec::new();
-        loop {
-            let wait = if enough(&events) {
-                idle
-            } else {
-                Duration::from_secs(30)
-            };
-            match tokio::time::timeout(wait, consumer.recv()).await {
-                Err(_) => break,
-                Ok(Err(err)) => panic!("consuming {}: {err}", self.topic),
-                Ok(Ok(record)) => {
-                    let payload = record.payload().unwrap_or_default();
-                    let event = serde_json::from_slice(payload)
-                        .unwrap_or_else(|err| panic!("not an order event ({err})"));
-                    events.push(event);
-                }
-            }
-        }
-        events
+    /// Every event on the topic so far, duplicates included, read to its end offsets.
+    pub async fn events(&self) -> Vec<OrderEvent> {
+        local::read_topic(&self.topic)
+            .await
+            .iter()
+            .map(|record| {
+                let payload = record.payload().unwrap_or_default();
+                serde_json::from_slice(payload)
+                    .unwrap_or_else(|err| panic!("not an order event ({err})"))
+            })
+            .collect()
     }
 }
