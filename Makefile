@@ -69,7 +69,7 @@ fmt: ## Format the code
 	cargo fmt --all
 
 lint: ## Check formatting and run clippy with warnings as errors
-	@bash scripts/step.sh "formatting and clippy (first build: ~4 min)" bash -c \
+	@bash scripts/step.sh "formatting and clippy (first build: ~8 min on 2 cores)" bash -c \
 		'cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
 
 # Tests create their own uniquely named tables and topics, so no bootstrap.
@@ -78,9 +78,9 @@ lint: ## Check formatting and run clippy with warnings as errors
 # by `make package-check` (CI runs it after this), not here: building them
 # takes 15-20 minutes from scratch.
 test: lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
-	@bash scripts/step.sh "tests against moto and tansu (first build: ~6 min)" \
+	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
-	@bash scripts/step.sh "end-to-end story through every function (~1 min)" $(MAKE) e2e
+	@bash scripts/step.sh "end-to-end story through every function (~1 min; first build: ~3 min more)" $(MAKE) e2e
 	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
