@@ -8,7 +8,9 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use order_events::{Deps, handle};
 use orderflow_core::adapters::dynamodb::DynamoStore;
-use orderflow_core::adapters::kafka::{KafkaDeadLetters, KafkaPublisher, create_producer};
+use orderflow_core::adapters::kafka::{
+    KafkaDeadLetters, KafkaPublisher, create_producer, raw_record,
+};
 use orderflow_core::adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
 use orderflow_core::events::RawRecord;
 use orderflow_core::ports::{
@@ -21,7 +23,7 @@ use orderflow_types::{
     UserId,
 };
 use rdkafka::Message;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 
 const PRODUCTS: [(&str, u64); 3] = [("sku-a", 10), ("sku-b", 5), ("sku-c", 50)];
 
@@ -171,23 +173,8 @@ async fn read(topic: &str, count: usize) -> Vec<(RawRecord, i64)> {
         .await
         .into_iter()
         .map(|message| {
-            let headers = message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let raw = RawRecord {
-                topic: message.topic().to_owned(),
-                partition: i64::from(message.partition()),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                value: message.payload().map(<[u8]>::to_vec),
-                headers,
-            };
-            (raw, message.timestamp().to_millis().unwrap_or_default())
+            let timestamp = message.timestamp().to_millis().unwrap_or_default();
+            (raw_record(&message), timestamp)
         })
         .collect();
     assert!(

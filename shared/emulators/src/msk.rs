@@ -14,13 +14,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orderflow_core::adapters::kafka::KafkaConfig;
+use orderflow_core::adapters::kafka::{KafkaConfig, raw_record};
 use orderflow_core::adapters::msk::{
     KafkaBatchResponse, KafkaEventBuilder, partition_key, wire_json,
 };
 use orderflow_core::events::RawRecord;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message, Timestamp};
+use rdkafka::message::{Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -224,26 +224,7 @@ async fn next_batch(consumer: &StreamConsumer, settings: &MskSettings) -> Vec<Ba
                     Timestamp::LogAppendTime(ms) => (ms, "LOG_APPEND_TIME"),
                     Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),
                 };
-                let headers = message
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                batch.push((
-                    RawRecord {
-                        topic: message.topic().to_owned(),
-                        partition: i64::from(message.partition()),
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        value: message.payload().map(<[u8]>::to_vec),
-                        headers,
-                    },
-                    timestamp.0,
-                    timestamp.1,
-                ));
+                batch.push((raw_record(&message), timestamp.0, timestamp.1));
                 deadline.get_or_insert_with(|| Instant::now() + settings.batching_window);
             }
             Ok(Err(err)) => warn!(error = %err, "consumer error"),

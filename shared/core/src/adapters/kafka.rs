@@ -13,7 +13,7 @@ use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::runtime::Handle;
@@ -108,6 +108,27 @@ impl KafkaConfig {
             // The Java client's partitioner, so a key maps to the same partition from any client.
             .set("partitioner", "murmur2_random");
         config
+    }
+}
+
+/// A consumed record as the event source mapping hands it on: topic, partition, offset, key,
+/// value and headers, copied out of the consumer's buffer.
+pub fn raw_record(message: &impl rdkafka::Message) -> RawRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: message.topic().to_owned(),
+        partition: i64::from(message.partition()),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
     }
 }
 
