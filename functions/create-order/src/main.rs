@@ -1,14 +1,18 @@
 use create_order::{Deps, config, handle};
 use lambda_http::{Error, run, service_fn, tracing};
-use orderflow_core::adapters::kafka::{KafkaPublisher, create_producer};
+use orderflow_core::adapters::kafka::KafkaPublisher;
+use orderflow_core::adapters::load_aws_config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let settings = config::from_env()?;
-    let aws = aws_config::load_from_env().await;
-    let producer = create_producer(&settings.kafka, aws.credentials_provider())?;
-    let publisher = KafkaPublisher::new(producer, settings.topic.clone());
+    let aws = load_aws_config().await;
+    let publisher = KafkaPublisher::connect(
+        &settings.kafka,
+        aws.credentials_provider(),
+        settings.topic.clone(),
+    )?;
     let deps = Deps::new(&settings, &aws, publisher);
     run(service_fn(|request| handle(&deps, request))).await
 }

@@ -10,17 +10,25 @@
 mod common;
 
 use common::{announced, deps, order_id, order_request, send, with_clock};
+use std::time::{Duration, Instant};
+
+use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Response};
 use orderflow_core::Dependency;
+use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
 use orderflow_core::adapters::system::SystemClock;
-use orderflow_core::ports::{Clock, OrderStore, PageRequest};
+use orderflow_core::ports::{
+    Clock, EventPublisher, IdempotencyStore, OrderStore, PageRequest, ProductStore,
+    TimeoutScheduler,
+};
 use orderflow_core::testing::FixedClock;
 use orderflow_core::testing::faults::{Faulty, When};
 use orderflow_core::testing::stack::LocalStack;
+use orderflow_core::testing::stall::StalledEndpoint;
 use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
-use orderflow_http::testing::{json_body, outcome};
+use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
 use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
 
 const STOCK: u64 = 5;
@@ -319,6 +327,113 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     let keys_down = assert_completed_by_retry(&stack, &healthy, &request, "jo", &product).await;
 
     let ids = [scheduler_down, kafka_down, orders_down, keys_down];
+    let created = announced(&stack).await;
+    assert!(ids.iter().all(|id| created.contains(id)));
+}
+
+/// How long a request may take when a dependency stalls: the SDK's operation timeout, plus room
+/// for a busy test machine. Far inside API Gateway's 29 s.
+const STALLED_ANSWER_WITHIN: Duration =
+    AWS_OPERATION_TIMEOUT.saturating_add(Duration::from_secs(4));
+
+/// Sends `request` through `down`, whose dependency stalls, and checks the answer: 503 with
+/// `Retry-After` within [`STALLED_ANSWER_WITHIN`], the stall reached, stock untouched.
+async fn assert_stall_answered<S, K, T, P>(
+    stack: &LocalStack,
+    down: &create_order::Deps<S, K, T, P>,
+    stall: &StalledEndpoint,
+    request: &ApiGatewayRequest,
+    product: &ProductId,
+) where
+    S: ProductStore + OrderStore,
+    K: IdempotencyStore,
+    T: TimeoutScheduler,
+    P: EventPublisher,
+{
+    let started = Instant::now();
+    let first = send(down, request).await;
+    let took = started.elapsed();
+    assert_eq!(first.status(), 503, "{}", json_body(&first));
+    assert!(first.headers().contains_key(RETRY_AFTER));
+    assert!(took < STALLED_ANSWER_WITHIN, "answered after {took:?}");
+    assert!(stall.connections() > 0, "the call reached the stalled peer");
+    assert_eq!(stack.stock(product).await, STOCK);
+}
+
+#[tokio::test]
+async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_the_order() {
+    let stack = LocalStack::new(1).await;
+    let healthy = with_clock(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+        FixedClock::at(SystemClock.now()),
+    );
+    let case = async |name: &str, user: &str| {
+        let product = stack.product(name, 100, STOCK).await;
+        let request = order_request(user, &[(&product, UNITS)]).idempotency_key(name);
+        (product, request)
+    };
+
+    // Each dependency frozen in turn (they run at once: each waits out the same timeouts).
+    let keys_stall = StalledEndpoint::start().await;
+    let (keys_product, keys_request) = case("keys-stall", "kim").await;
+    let keys_down = deps(
+        stack.store(),
+        stack.stalled_idempotency_store(&keys_stall).await,
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let scheduler_stall = StalledEndpoint::start().await;
+    let (scheduler_product, scheduler_request) = case("scheduler-stall", "lee").await;
+    let scheduler_down = deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.stalled_scheduler(&scheduler_stall).await,
+        stack.publisher(),
+    );
+    let orders_stall = StalledEndpoint::start().await;
+    let (orders_product, orders_request) = case("orders-stall", "max").await;
+    let orders_down = deps(
+        stack.stalled_store(&orders_stall).await,
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    tokio::join!(
+        assert_stall_answered(
+            &stack,
+            &keys_down,
+            &keys_stall,
+            &keys_request,
+            &keys_product
+        ),
+        assert_stall_answered(
+            &stack,
+            &scheduler_down,
+            &scheduler_stall,
+            &scheduler_request,
+            &scheduler_product
+        ),
+        assert_stall_answered(
+            &stack,
+            &orders_down,
+            &orders_stall,
+            &orders_request,
+            &orders_product
+        ),
+    );
+
+    // Once the peer answers again, a retry with the same key completes each order once.
+    let mut ids = Vec::new();
+    for (request, user, product) in [
+        (&keys_request, "kim", &keys_product),
+        (&scheduler_request, "lee", &scheduler_product),
+        (&orders_request, "max", &orders_product),
+    ] {
+        ids.push(assert_completed_by_retry(&stack, &healthy, request, user, product).await);
+    }
     let created = announced(&stack).await;
     assert!(ids.iter().all(|id| created.contains(id)));
 }

@@ -4,6 +4,8 @@
 
 mod config;
 mod handler;
+mod shutdown;
 
 pub use config::Config;
 pub use handler::{Deps, HandlerError, handle};
+pub use shutdown::{SHUTDOWN_FLUSH, flush_at_shutdown};

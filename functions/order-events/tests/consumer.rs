@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use order_events::{Deps, handle};
+use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
 use orderflow_core::adapters::dynamodb::DynamoStore;
-use orderflow_core::adapters::kafka::{
-    KafkaDeadLetters, KafkaPublisher, create_producer, raw_record,
-};
+use orderflow_core::adapters::kafka::{KafkaDeadLetters, KafkaPublisher, raw_record};
 use orderflow_core::adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
 use orderflow_core::events::RawRecord;
 use orderflow_core::ports::{
@@ -18,6 +17,7 @@ use orderflow_core::ports::{
 };
 use orderflow_core::schema::TableNames;
 use orderflow_core::testing::local;
+use orderflow_core::testing::stall::StalledEndpoint;
 use orderflow_types::{
     EventType, Order, OrderEvent, OrderId, OrderLine, OrderStatus, Product, ProductId, Quantity,
     UserId,
@@ -51,10 +51,8 @@ impl Stack {
         }
         let topic = local::fresh_topic(partitions).await;
         let dead_letter_topic = local::fresh_topic(1).await;
-        let publisher = KafkaPublisher::new(
-            create_producer(&local::kafka_config(), None).expect("producer"),
-            topic.clone(),
-        );
+        let publisher =
+            KafkaPublisher::connect(&local::kafka_config(), None, topic.clone()).expect("producer");
         Self {
             store,
             tables,
@@ -496,6 +494,51 @@ async fn a_transient_dynamodb_failure_is_reported_per_partition_and_a_redelivery
         .await
         .unwrap_err();
     assert_eq!(err.partitions, expected.len());
+}
+
+#[tokio::test]
+async fn a_stalled_dynamodb_stops_each_partition_within_the_timeout_and_reports_it() {
+    let stack = Stack::new(3).await;
+    let ids = ["o-1", "o-2", "o-3", "o-4", "o-5", "o-6"];
+    for id in ids {
+        stack.place(id, &[("sku-c", 2)]).await;
+        stack.publish(id, EventType::Timeout).await;
+    }
+    let records = read(&stack.topic, ids.len()).await;
+    let partitions: std::collections::BTreeSet<_> = records
+        .iter()
+        .map(|(raw, _)| partition_key(&raw.topic, raw.partition))
+        .collect();
+
+    let stall = StalledEndpoint::start().await;
+    let frozen = DynamoStore::new(stall.dynamodb_client().await, &stack.tables);
+    let started = std::time::Instant::now();
+    let response = handle(&stack.deps(frozen, true), invocation(batch(&records)))
+        .await
+        .expect("handled");
+    let took = started.elapsed();
+
+    // Partitions run concurrently, so the batch takes one operation timeout, not one per
+    // partition, and ends long before a function's timeout.
+    assert!(
+        took < AWS_OPERATION_TIMEOUT + std::time::Duration::from_secs(4),
+        "answered after {took:?}"
+    );
+    assert!(
+        stall.connections() > 0,
+        "the calls reached the stalled peer"
+    );
+    let reported: std::collections::BTreeSet<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.partition.clone())
+        .collect();
+    assert_eq!(reported, partitions, "every partition stopped and reported");
+    assert_eq!(response.batch_item_failures.len(), partitions.len());
+    for id in ids {
+        assert_eq!(stack.status(id).await, OrderStatus::Pending);
+    }
+    stack.assert_stock_conserved(&ids).await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use order_timeout::{Config, Deps, HandlerError, handle};
-use orderflow_core::adapters::kafka::{KafkaConfig, KafkaPublisher, create_producer};
+use orderflow_core::adapters::kafka::{KafkaConfig, KafkaPublisher};
 use orderflow_core::testing::{RecordingPublisher, local};
 use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
 use rdkafka::Message;
@@ -47,8 +47,9 @@ fn early_invocation(
 #[tokio::test]
 async fn a_due_payment_publishes_a_timeout_event_keyed_by_order() {
     let topic = local::fresh_topic(3).await;
-    let producer = create_producer(&local::kafka_config(), None).expect("producer");
-    let deps = Deps::new(KafkaPublisher::new(producer, topic.clone()), RESERVE);
+    let publisher =
+        KafkaPublisher::connect(&local::kafka_config(), None, topic.clone()).expect("producer");
+    let deps = Deps::new(publisher, RESERVE);
     handle(&deps, invocation(fixture())).await.expect("handled");
 
     let records = local::read_topic(&topic).await;
@@ -92,10 +93,7 @@ async fn an_unreachable_broker_fails_the_invocation_as_retryable() {
         ..local::kafka_config()
     };
     let deps = Deps::new(
-        KafkaPublisher::new(
-            create_producer(&config, None).expect("producer"),
-            "order-events",
-        ),
+        KafkaPublisher::connect(&config, None, "order-events").expect("producer"),
         RESERVE,
     );
     let err = handle(&deps, invocation(fixture())).await.unwrap_err();

@@ -10,13 +10,21 @@
 mod common;
 
 use common::{Placer, cancel, events_of, order, pay, send, with_clock};
+use std::time::{Duration, Instant};
+
+use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Response};
 use orderflow_core::Dependency;
+use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
 use orderflow_core::adapters::system::SystemClock;
-use orderflow_core::ports::{Clock, OrderStore};
+use orderflow_core::ports::{
+    Clock, EventPublisher, IdempotencyStore, NotificationStore, OrderStore, ProductStore,
+    TimeoutScheduler,
+};
 use orderflow_core::testing::FixedClock;
 use orderflow_core::testing::faults::{Faulty, When};
 use orderflow_core::testing::stack::LocalStack;
+use orderflow_core::testing::stall::StalledEndpoint;
 use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
@@ -200,6 +208,86 @@ async fn every_step_of_cancelling_can_fail_and_a_retry_completes_the_cancellatio
     assert!(
         cancelled.iter().all(|id| announced.contains(id)),
         "every cancellation is announced"
+    );
+}
+
+/// Sends `request` and checks the answer to a stalled dependency: 503 with `Retry-After`, within
+/// the SDK's operation timeout plus room for a busy test machine, far inside API Gateway's 29 s.
+async fn assert_stall_answered<S, K, T, P>(
+    deps: &orders_api::Deps<S, K, T, P>,
+    stall: &StalledEndpoint,
+    request: &ApiGatewayRequest,
+) where
+    S: ProductStore + OrderStore + NotificationStore,
+    K: IdempotencyStore,
+    T: TimeoutScheduler,
+    P: EventPublisher,
+{
+    let started = Instant::now();
+    let first = send(deps, request).await;
+    let took = started.elapsed();
+    assert_eq!(first.status(), 503, "{}", json_body(&first));
+    assert!(first.headers().contains_key(RETRY_AFTER));
+    assert!(
+        took < AWS_OPERATION_TIMEOUT + Duration::from_secs(4),
+        "answered after {took:?}"
+    );
+    assert!(stall.connections() > 0, "the call reached the stalled peer");
+}
+
+#[tokio::test]
+async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling_again_completes() {
+    let stack = LocalStack::new(1).await;
+    let product = stack.product("kettle", 5990, STOCK).await;
+    let placer = Placer::new(&stack);
+    let to_pay = placer.place("ida", &[(&product, UNITS)]).await;
+    let to_cancel = placer.place("jon", &[(&product, UNITS)]).await;
+
+    // DynamoDB frozen while paying: nothing is paid. The Scheduler frozen while cancelling: the
+    // cancellation stands, its timeout stays.
+    let store_stall = StalledEndpoint::start().await;
+    let store_down = common::deps(
+        stack.stalled_store(&store_stall).await,
+        stack.idempotency_store(),
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let scheduler_stall = StalledEndpoint::start().await;
+    let scheduler_down = common::deps(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.stalled_scheduler(&scheduler_stall).await,
+        stack.publisher(),
+    );
+    let (paying, cancelling) = (
+        pay("ida", &to_pay.order_id),
+        cancel("jon", &to_cancel.order_id),
+    );
+    tokio::join!(
+        assert_stall_answered(&store_down, &store_stall, &paying),
+        assert_stall_answered(&scheduler_down, &scheduler_stall, &cancelling),
+    );
+    let status = async |id: &OrderId| stack.store().get_order(id).await.unwrap().unwrap().status;
+    assert_eq!(status(&to_pay.order_id).await, OrderStatus::Pending);
+    assert_eq!(status(&to_cancel.order_id).await, OrderStatus::Cancelled);
+    assert!(stack.is_scheduled(&to_cancel.order_id).await);
+
+    let healthy = common::healthy(&stack);
+    let paid = send(&healthy, &pay("ida", &to_pay.order_id)).await;
+    assert_eq!(paid.status(), 200, "{}", json_body(&paid));
+    let cancelled = send(&healthy, &cancel("jon", &to_cancel.order_id)).await;
+    assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
+    assert!(!stack.is_scheduled(&to_cancel.order_id).await);
+    assert!(!stack.is_scheduled(&to_pay.order_id).await);
+    assert_eq!(
+        stack.stock(&product).await,
+        STOCK - UNITS as u64,
+        "held by the paid order"
+    );
+    assert_eq!(events_of(&stack, EventType::Paid).await, [to_pay.order_id]);
+    assert_eq!(
+        events_of(&stack, EventType::Cancelled).await,
+        [to_cancel.order_id]
     );
 }
 

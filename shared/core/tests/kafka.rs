@@ -1,16 +1,15 @@
 //! The Kafka adapter against the local broker: a produce/consume round trip, and its failures.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_types::sdk_config::SharedCredentialsProvider;
 use base64::Engine;
-use orderflow_core::adapters::kafka::{
-    KafkaAuth, KafkaConfig, KafkaContext, KafkaPublisher, create_producer,
-};
+use orderflow_core::adapters::kafka::{KafkaAuth, KafkaConfig, KafkaContext, KafkaPublisher};
 use orderflow_core::error::{Dependency, Error};
 use orderflow_core::ports::EventPublisher;
+use orderflow_core::testing::broker::PrivateBroker;
 use orderflow_core::testing::local;
 use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
 use rdkafka::ClientContext;
@@ -46,8 +45,8 @@ fn headers(message: &rdkafka::message::OwnedMessage) -> BTreeMap<String, String>
 #[tokio::test]
 async fn published_events_arrive_keyed_by_order_with_headers() {
     let topic = local::fresh_topic(3).await;
-    let producer = create_producer(&local::kafka_config(), None).expect("producer");
-    let publisher = KafkaPublisher::new(producer, topic.clone());
+    let publisher =
+        KafkaPublisher::connect(&local::kafka_config(), None, topic.clone()).expect("producer");
     let sent = [
         event("o-1", EventType::Created),
         event("o-2", EventType::Created),
@@ -106,10 +105,7 @@ async fn publishing_to_an_unreachable_broker_fails_retryably_within_the_delivery
         delivery_timeout: Duration::from_millis(1500),
         ..local::kafka_config()
     };
-    let publisher = KafkaPublisher::new(
-        create_producer(&config, None).expect("producer"),
-        "order-events",
-    );
+    let publisher = KafkaPublisher::connect(&config, None, "order-events").expect("producer");
     let started = std::time::Instant::now();
     let err = publisher
         .publish(&event("o-1", EventType::Created))
@@ -129,6 +125,91 @@ async fn publishing_to_an_unreachable_broker_fails_retryably_within_the_delivery
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_producer_in_a_fatal_state_is_replaced_and_publishing_goes_on() {
+    let topic = local::fresh_topic(1).await;
+    let publisher =
+        KafkaPublisher::connect(&local::kafka_config(), None, topic.clone()).expect("producer");
+    publisher
+        .publish(&event("o-1", EventType::Created))
+        .await
+        .expect("before");
+
+    // What a broker stall did to the idempotent producer: `ProducerFenced`, for good.
+    publisher
+        .inject_fatal_error()
+        .expect("fatal error injected");
+    publisher
+        .publish(&event("o-2", EventType::Created))
+        .await
+        .expect("through the replacement");
+    assert_eq!(publisher.replacements(), 1);
+    // A clone shares the replacement: one producer per publisher, however many handles.
+    publisher
+        .clone()
+        .publish(&event("o-3", EventType::Created))
+        .await
+        .expect("still through the replacement");
+    assert_eq!(publisher.replacements(), 1);
+
+    let orders: Vec<String> = local::read_topic(&topic)
+        .await
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(orders, ["o-1", "o-2", "o-3"]);
+}
+
+#[tokio::test]
+async fn a_broker_stall_fails_publishes_for_its_duration_only() {
+    let broker = PrivateBroker::start().await;
+    let config = broker.kafka_config();
+    let topic = local::fresh_topic_on(&config, 1).await;
+    let publisher = KafkaPublisher::connect(&config, None, topic).expect("producer");
+    publisher
+        .publish(&event("o-1", EventType::Created))
+        .await
+        .expect("before the stall");
+
+    // Frozen for longer than a delivery may take: the publish fails, retryably, in time.
+    broker.freeze();
+    let started = Instant::now();
+    let err = publisher
+        .publish(&event("o-2", EventType::Created))
+        .await
+        .expect_err("the broker is frozen");
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.thaw();
+
+    // Once the broker answers again, so does the publisher: within a few attempts, as a client
+    // retrying after 503 + Retry-After would see, and never stuck in librdkafka's fatal state.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut failures = Vec::new();
+    loop {
+        match publisher.publish(&event("o-3", EventType::Created)).await {
+            Ok(()) => break,
+            Err(err) => failures.push(format!("{err:?}")),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still failing 30 s after the broker came back ({} producer(s) replaced): {failures:#?}",
+            publisher.replacements()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "broker frozen ~7 s: {} failed publishes after thawing, {} producer(s) replaced",
+        failures.len(),
+        publisher.replacements()
     );
 }
 

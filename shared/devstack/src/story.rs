@@ -5,9 +5,11 @@
 //! Alice orders and pays, Bob orders and cancels, Carol orders and never pays, so the payment
 //! timeout cancels her order and returns its stock; Dave tries to buy more than there is.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use orderflow_core::adapters::dynamodb::DynamoStore;
+use orderflow_core::adapters::kafka::read_to_end;
 use orderflow_core::ports::SalesStore;
 use orderflow_types::api::ErrorBody;
 use orderflow_types::{
@@ -15,7 +17,7 @@ use orderflow_types::{
     ProductSales,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, TopicPartitionList};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -381,16 +383,14 @@ fn stock_line(products: &[Product]) -> String {
         .join(", ")
 }
 
-/// The end offset of every partition of `topic`.
-fn end_offsets(consumer: &StreamConsumer, topic: &str) -> Result<Vec<(i32, i64)>, BoxError> {
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut ends = Vec::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) =
-            consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
-        ends.push((partition.id(), high));
+/// The end offset of every partition of the event topic that has records.
+async fn end_offsets(stack: &Stack) -> Result<Vec<(i32, i64)>, BoxError> {
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in read_to_end(&stack.kafka, &stack.topic, Duration::from_secs(30)).await? {
+        let end = ends.entry(record.partition()).or_default();
+        *end = (*end).max(record.offset() + 1);
     }
-    Ok(ends)
+    Ok(ends.into_iter().collect())
 }
 
 /// Waits until the event source mapping's consumer group has committed every partition of the
@@ -404,7 +404,7 @@ async fn wait_until_consumed(stack: &Stack, within: Duration) -> Result<(), BoxE
         .create()?;
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let ends = end_offsets(&consumer, &stack.topic)?;
+        let ends = end_offsets(stack).await?;
         let mut partitions = TopicPartitionList::new();
         for (partition, _) in &ends {
             partitions.add_partition(&stack.topic, *partition);
@@ -437,42 +437,11 @@ async fn wait_until_consumed(stack: &Stack, within: Duration) -> Result<(), BoxE
     }
 }
 
-/// Every record value on `topic` so far: each partition read from its start to the end offset
-/// it had when the read began.
+/// Every record value on `topic` so far.
 async fn read_topic(stack: &Stack, topic: &str) -> Result<Vec<Vec<u8>>, BoxError> {
-    let consumer: StreamConsumer = stack
-        .kafka
-        .client_config()
-        .set("group.id", "orderflow-story")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let ends = end_offsets(&consumer, topic)?;
-    // Assigned, not subscribed: no group to join, so nothing to wait for but the records.
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining = 0;
-    for (partition, end) in &ends {
-        assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
-        if *end > 0 {
-            remaining += 1;
-        }
-    }
-    consumer.assign(&assignment)?;
-    let mut values = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while remaining > 0 {
-        let message = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .map_err(|_| format!("{topic} was not read to its end offsets within 30 s"))??;
-        let end = ends
-            .iter()
-            .find(|(partition, _)| *partition == message.partition())
-            .map_or(0, |(_, end)| *end);
-        if message.offset() < end {
-            values.push(message.payload().unwrap_or_default().to_vec());
-        }
-        if message.offset() + 1 == end {
-            remaining -= 1;
-        }
-    }
-    Ok(values)
+    let records = read_to_end(&stack.kafka, topic, Duration::from_secs(30)).await?;
+    Ok(records
+        .iter()
+        .map(|record| record.payload().unwrap_or_default().to_vec())
+        .collect())
 }

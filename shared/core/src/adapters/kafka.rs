@@ -1,6 +1,8 @@
 //! Events to Kafka with rdkafka: plaintext for the local broker, SASL_SSL with IAM (OAUTHBEARER
 //! tokens signed by the MSK IAM signer) for Amazon MSK.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider;
@@ -132,6 +134,91 @@ pub fn raw_record(message: &impl rdkafka::Message) -> RawRecord {
     }
 }
 
+/// Every record on `topic` from the start of each partition to its end as the broker's fetches
+/// report it, in partition then offset order; for tools and tests that inspect a topic.
+///
+/// The end is where each partition's fetch comes back empty (librdkafka's partition EOF), and no
+/// earlier than the latest offset the broker lists. Not that offset alone: the local broker lists
+/// the base offset of a partition's last record batch plus one, so a batch of several records
+/// would end the read after its first record. Records acknowledged before the call are all read,
+/// with no waiting for "silence"; the partitions are assigned, so no consumer group is joined.
+pub async fn read_to_end(
+    config: &KafkaConfig,
+    topic: &str,
+    within: Duration,
+) -> std::result::Result<Vec<rdkafka::message::OwnedMessage>, String> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let listed = {
+        let (config, name) = (config.clone(), topic.to_owned());
+        // rdkafka's metadata and offset calls block: off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer =
+                config.client_config().create().map_err(|e| e.to_string())?;
+            let metadata = consumer
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .map_err(|err| format!("reading the metadata of {name}: {err}"))?;
+            let mut listed = Vec::new();
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (_, high) = consumer
+                    .fetch_watermarks(&name, partition.id(), Duration::from_secs(10))
+                    .map_err(|err| {
+                        format!("reading the offsets of {name}/{}: {err}", partition.id())
+                    })?;
+                listed.push((partition.id(), high));
+            }
+            Ok::<_, String>(listed)
+        })
+        .await
+        .map_err(|err| err.to_string())??
+    };
+    if listed.is_empty() {
+        return Err(format!("{topic} has no partitions"));
+    }
+    let consumer: StreamConsumer = config
+        .client_config()
+        .set("group.id", format!("{}-reader", config.client_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|err| err.to_string())?;
+    let mut assignment = TopicPartitionList::new();
+    for (partition, _) in &listed {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Beginning)
+            .map_err(|err| err.to_string())?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|err| err.to_string())?;
+    // Per partition: the offset to reach at least, and the next offset to read.
+    let mut unread: Vec<(i32, i64, i64)> = listed.iter().map(|&(p, high)| (p, high, 0)).collect();
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !unread.is_empty() {
+        let received = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| format!("{topic} was not read to its end within {within:?}"))?;
+        match received {
+            Ok(message) => {
+                let (partition, offset) = (message.partition(), message.offset());
+                if let Some(entry) = unread.iter_mut().find(|(p, ..)| *p == partition) {
+                    entry.2 = offset + 1;
+                }
+                records.push(message.detach());
+            }
+            Err(KafkaError::PartitionEOF(partition)) => {
+                unread.retain(|&(p, listed, next)| p != partition || next < listed);
+            }
+            Err(err) => return Err(format!("reading {topic}: {err}")),
+        }
+    }
+    records.sort_by_key(|record| (record.partition(), record.offset()));
+    Ok(records)
+}
+
 /// The rdkafka client context: forwards librdkafka's log to `tracing`, and supplies MSK IAM
 /// tokens when the client uses OAUTHBEARER.
 pub struct KafkaContext {
@@ -238,7 +325,7 @@ impl ClientContext for KafkaContext {
 impl ConsumerContext for KafkaContext {}
 
 /// Creates a producer for `config`. Once per cold start: it holds the broker connections.
-pub fn create_producer(
+fn create_producer(
     config: &KafkaConfig,
     credentials: Option<SharedCredentialsProvider>,
 ) -> Result<FutureProducer<KafkaContext>> {
@@ -250,6 +337,23 @@ pub fn create_producer(
             action: "create a producer",
             source: Box::new(err),
         })
+}
+
+/// Whether the broker refused the producer's identity (its producer id and epoch) rather than the
+/// record. librdkafka does not always call this a fatal error, yet every later send by the same
+/// producer fails the same way: measured against the local broker after it was frozen for 5 s,
+/// every publish for 30 s answered `ProducerFenced`. Only a new producer, which gets a new id from
+/// the broker, gets through.
+fn is_fenced(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+        )
+    )
 }
 
 /// Whether a produce error is worth retrying: broker or network trouble, not a bad record.
@@ -289,22 +393,122 @@ pub struct Delivered {
 }
 
 /// Publishes order events to one topic, keyed by order id so that an order's events stay in order.
+///
+/// The producer is idempotent, and an idempotent producer can be left unusable for good: after a
+/// fatal error (librdkafka's `fatal_error`), or once the broker fences its identity (for example
+/// `ProducerFenced` after the broker stalled for a few seconds). A warm Lambda execution
+/// environment lives for hours, so the publisher replaces a producer in either state with a new
+/// one: the publish that met the error fails retryably, the next one goes through.
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: FutureProducer<KafkaContext>,
+    producer: Arc<ReplaceableProducer>,
     topic: String,
 }
 
-impl KafkaPublisher {
-    pub fn new(producer: FutureProducer<KafkaContext>, topic: impl Into<String>) -> Self {
-        Self {
-            producer,
-            topic: topic.into(),
+/// The current producer and what it takes to build its replacement.
+struct ReplaceableProducer {
+    config: KafkaConfig,
+    credentials: Option<SharedCredentialsProvider>,
+    current: RwLock<FutureProducer<KafkaContext>>,
+    replacements: AtomicU64,
+}
+
+impl ReplaceableProducer {
+    /// The producer to send through: the current one, or its replacement if it is in a fatal state.
+    fn get(&self) -> Result<FutureProducer<KafkaContext>> {
+        let producer = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            return self.replace(&producer, &format!("fatal error {code:?}: {reason}"));
         }
+        Ok(producer)
+    }
+
+    /// Replaces `failed` unless another task already did, and returns the current producer. The
+    /// same settings built a producer at cold start, so a failure to build one now is retryable.
+    fn replace(
+        &self,
+        failed: &FutureProducer<KafkaContext>,
+        reason: &str,
+    ) -> Result<FutureProducer<KafkaContext>> {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.client().native_ptr() == failed.client().native_ptr() {
+            let fresh = create_producer(&self.config, self.credentials.clone()).map_err(|err| {
+                Error::Unavailable {
+                    dependency: KAFKA,
+                    action: "replace a failed producer",
+                    source: Box::new(err),
+                }
+            })?;
+            let replaced = std::mem::replace(&mut *current, fresh);
+            let replacements = self.replacements.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(
+                reason,
+                replacements,
+                "the Kafka producer can no longer send and was replaced"
+            );
+            // Dropping purges the failed producer's queue, which can block briefly: off the
+            // runtime's worker threads.
+            tokio::task::spawn_blocking(move || drop(replaced));
+        }
+        Ok(current.clone())
+    }
+}
+
+impl KafkaPublisher {
+    /// A publisher to `topic` with a producer for `config`. Once per cold start: the producer holds
+    /// the broker connections. MSK IAM authentication needs `credentials` and the Tokio runtime.
+    pub fn connect(
+        config: &KafkaConfig,
+        credentials: Option<SharedCredentialsProvider>,
+        topic: impl Into<String>,
+    ) -> Result<Self> {
+        let producer = create_producer(config, credentials.clone())?;
+        Ok(Self {
+            producer: Arc::new(ReplaceableProducer {
+                config: config.clone(),
+                credentials,
+                current: RwLock::new(producer),
+                replacements: AtomicU64::new(0),
+            }),
+            topic: topic.into(),
+        })
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// How many producers this publisher replaced because they could no longer send.
+    pub fn replacements(&self) -> u64 {
+        self.producer.replacements.load(Ordering::Relaxed)
+    }
+
+    /// Puts the current producer in librdkafka's fatal state, as a broker stall can: for tests of
+    /// the replacement.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn inject_fatal_error(&self) -> Result<()> {
+        let producer = self.producer.get()?;
+        // SAFETY: the pointer is the live client of `producer`, which is held for the call, and
+        // the reason is a NUL-terminated string.
+        let injected = unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                c"injected by a test".as_ptr(),
+            )
+        };
+        match injected {
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => Ok(()),
+            other => Err(Error::Rejected {
+                dependency: KAFKA,
+                action: "inject a fatal error",
+                source: format!("{other:?}").into(),
+            }),
+        }
     }
 
     /// Sends one record to any topic and waits for the broker's acknowledgement.
@@ -320,23 +524,44 @@ impl KafkaPublisher {
         record.payload = payload;
         // A full local queue waits as long as a delivery may take; after that the producer fails
         // the record itself (message.timeout.ms).
-        let delivery = self
-            .producer
+        let producer = self.producer.get()?;
+        let delivery = match producer
             .send(
                 record,
                 Timeout::After(KafkaConfig::DEFAULT_DELIVERY_TIMEOUT),
             )
             .await
-            .map_err(|(err, _)| produce_error("publish a record", err))?;
+        {
+            Ok(delivery) => delivery,
+            Err((err, _)) => {
+                let unusable = match producer.client().fatal_error() {
+                    Some((code, reason)) => Some(format!("fatal error {code:?}: {reason}")),
+                    None => is_fenced(&err).then(|| format!("fenced by the broker: {err}")),
+                };
+                if let Some(reason) = unusable {
+                    // This publish reports its own error; the next one retries the replacement.
+                    if let Err(replacing) = self.producer.replace(&producer, &reason) {
+                        tracing::error!(error = %replacing, "the failed Kafka producer was not replaced");
+                    }
+                }
+                return Err(produce_error("publish a record", err));
+            }
+        };
         Ok(Delivered {
             partition: delivery.partition,
             offset: delivery.offset,
         })
     }
 
+    /// How many records the producer holds that the broker has not acknowledged yet.
+    pub fn in_flight(&self) -> Result<i32> {
+        Ok(self.producer.get()?.in_flight_count())
+    }
+
     /// Waits until every record sent so far is acknowledged: on shutdown, so nothing is lost.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.producer
+            .get()?
             .flush(Timeout::After(timeout))
             .map_err(|err| produce_error("flush the producer", err))
     }

@@ -6,10 +6,50 @@ pub mod msk;
 pub mod scheduler;
 pub mod system;
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Dependency, Error};
+
+/// How long one call to an AWS service may take. The SDK sets no limit of its own, so a stalled
+/// endpoint (one that accepts the connection and never answers) would hold a request until the
+/// function times out. Within these bounds a DynamoDB or Scheduler call fails as
+/// [`Error::Unavailable`] after at most [`AWS_OPERATION_TIMEOUT`], retries included: the API then
+/// answers 503 with `Retry-After`, far inside API Gateway's 29 s, and order-events reports the
+/// partition in `batchItemFailures` instead of holding the batch.
+///
+/// Single-digit milliseconds is the usual latency of these calls in a region, so two seconds per
+/// attempt leaves room for a slow moment, and one more attempt, without waiting on a dead peer.
+/// A retried `TransactWriteItems` is idempotent: the SDK fills in its `ClientRequestToken` once
+/// per operation, and DynamoDB answers a repeat of an applied transaction with success.
+pub const AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeouts above, for an SDK configuration.
+pub fn aws_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(AWS_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+        .operation_timeout(AWS_OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The AWS configuration of a function: region and credentials from the environment (the
+/// function's role on Lambda), with [`aws_timeouts`]. A loader, so that tests can point it at
+/// another endpoint.
+pub fn aws_config_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts())
+}
+
+/// [`aws_config_loader`], loaded. Once per cold start.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config_loader().load().await
+}
 
 /// Error codes that AWS services use for failures a retry can fix.
 const TRANSIENT_CODES: &[&str] = &[

@@ -10,13 +10,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::message::OwnedMessage;
 use tokio::sync::OnceCell;
 
 use crate::adapters::dynamodb::{DynamoStore, admin};
-use crate::adapters::kafka::{KafkaAuth, KafkaConfig};
+use crate::adapters::kafka::{KafkaAuth, KafkaConfig, read_to_end};
 use crate::schema::TableNames;
 
 /// A name no other test in this run, or any earlier run against the same services, uses.
@@ -91,8 +89,13 @@ pub fn kafka_config() -> KafkaConfig {
 
 /// Creates a topic with a unique name and `partitions` partitions, and returns its name.
 pub async fn fresh_topic(partitions: i32) -> String {
+    fresh_topic_on(&kafka_config(), partitions).await
+}
+
+/// [`fresh_topic`] on the broker of `config`.
+pub async fn fresh_topic_on(config: &KafkaConfig, partitions: i32) -> String {
     let name = unique_name("test-topic");
-    let admin: AdminClient<DefaultClientContext> = kafka_config()
+    let admin: AdminClient<DefaultClientContext> = config
         .client_config()
         .create()
         .unwrap_or_else(|err| panic!("creating a Kafka admin client failed: {err}"));
@@ -114,93 +117,11 @@ pub async fn fresh_topic(partitions: i32) -> String {
     name
 }
 
-/// Every record on `topic` from the start of each partition up to the partition's end offset as
-/// it is now, in partition then offset order.
-///
-/// Producers here return only once the broker has acknowledged a record, so after the calls
-/// under test have returned, what they published is below the end offsets: reading to them sees
-/// every record, duplicates included, with no waiting for "silence". The partitions are assigned,
-/// not subscribed to, so there is no consumer group to join either.
+/// Every record on `topic`, in partition then offset order: [`read_to_end`] on the local broker.
+/// Producers here return only once the broker has acknowledged a record, so after the calls under
+/// test have returned, everything they published is read, duplicates included.
 pub async fn read_topic(topic: &str) -> Vec<OwnedMessage> {
-    let config = kafka_config();
-    let ends = {
-        let (config, name) = (config.clone(), topic.to_owned());
-        // rdkafka's metadata and watermark calls block: off the runtime's threads.
-        tokio::task::spawn_blocking(move || end_offsets(&config, &name))
-            .await
-            .unwrap_or_else(|err| panic!("reading the end offsets of {topic} failed: {err}"))
-    };
-    let consumer: StreamConsumer = config
-        .client_config()
-        .set("group.id", unique_name("test-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap_or_else(|err| panic!("creating a consumer failed: {err}"));
-    let mut assignment = TopicPartitionList::new();
-    let mut unread = Vec::new();
-    for &(partition, low, high) in &ends {
-        if high > low {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .unwrap_or_else(|err| panic!("assigning {topic}/{partition} failed: {err}"));
-            unread.push((partition, high));
-        }
-    }
-    if unread.is_empty() {
-        return Vec::new();
-    }
-    consumer
-        .assign(&assignment)
-        .unwrap_or_else(|err| panic!("assigning {topic} failed: {err}"));
-    let mut records = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !unread.is_empty() {
-        let message = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{topic} was not read to its end offsets {ends:?} within 30 s")
-            })
-            .unwrap_or_else(|err| panic!("reading {topic} failed: {err}"));
-        let (partition, offset) = (message.partition(), message.offset());
-        let Some(index) = unread.iter().position(|&(p, _)| p == partition) else {
-            continue; // a partition already read to its end
-        };
-        if offset < unread[index].1 {
-            records.push(message.detach());
-        }
-        if offset + 1 >= unread[index].1 {
-            unread.swap_remove(index);
-        }
-    }
-    records.sort_by_key(|record| (record.partition(), record.offset()));
-    records
-}
-
-/// `(partition, low, high)` watermarks of every partition of `topic`.
-fn end_offsets(config: &KafkaConfig, topic: &str) -> Vec<(i32, i64, i64)> {
-    let consumer: BaseConsumer = config
-        .client_config()
-        .create()
-        .unwrap_or_else(|err| panic!("creating a consumer failed: {err}"));
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .unwrap_or_else(|err| panic!("reading the metadata of {topic} failed: {err}"));
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    assert!(!partitions.is_empty(), "{topic} has no partitions");
-    partitions
-        .into_iter()
-        .map(|partition| {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, timeout)
-                .unwrap_or_else(|err| {
-                    panic!("reading the offsets of {topic}/{partition} failed: {err}")
-                });
-            (partition, low, high)
-        })
-        .collect()
+    read_to_end(&kafka_config(), topic, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|err| panic!("reading {topic} failed: {err}"))
 }

@@ -1,6 +1,7 @@
 //! A fresh set of everything the order pipeline uses on the local services: tables, a schedule
 //! group and a topic, each uniquely named, with the real adapters on them; and adapters for the
-//! same services that fail for real (an address nothing listens on, tables that do not exist).
+//! same services that fail for real (an address nothing listens on, a peer that never answers,
+//! tables that do not exist).
 
 use std::time::Duration;
 
@@ -10,11 +11,12 @@ use orderflow_types::{OrderEvent, OrderId, Product, ProductId};
 use rdkafka::Message;
 
 use crate::adapters::dynamodb::{DynamoIdempotencyStore, DynamoStore};
-use crate::adapters::kafka::{KafkaConfig, KafkaPublisher, create_producer};
+use crate::adapters::kafka::{KafkaConfig, KafkaPublisher};
 use crate::adapters::scheduler::{EventBridgeScheduler, SchedulerConfig, schedule_name};
 use crate::ports::ProductStore;
 use crate::schema::{TableNames, table};
 use crate::testing::local;
+use crate::testing::stall::StalledEndpoint;
 
 /// An address where nothing listens: connections to it are refused at once.
 const NOBODY: &str = "127.0.0.1:9";
@@ -77,9 +79,8 @@ impl LocalStack {
     }
 
     pub fn publisher(&self) -> KafkaPublisher {
-        let producer = create_producer(&self.kafka, None)
-            .unwrap_or_else(|err| panic!("creating a producer: {err}"));
-        KafkaPublisher::new(producer, self.topic.clone())
+        KafkaPublisher::connect(&self.kafka, None, self.topic.clone())
+            .unwrap_or_else(|err| panic!("creating a producer: {err}"))
     }
 
     /// A store on tables that do not exist: every call is refused, as a deployment fault is.
@@ -118,6 +119,23 @@ impl LocalStack {
         )
     }
 
+    /// A store behind `stall`, with the functions' own timeouts and retries: every call fails as
+    /// unavailable once [`AWS_OPERATION_TIMEOUT`](crate::adapters::AWS_OPERATION_TIMEOUT) passed.
+    pub async fn stalled_store(&self, stall: &StalledEndpoint) -> DynamoStore {
+        DynamoStore::new(stall.dynamodb_client().await, &self.tables)
+    }
+
+    pub async fn stalled_idempotency_store(
+        &self,
+        stall: &StalledEndpoint,
+    ) -> DynamoIdempotencyStore {
+        DynamoIdempotencyStore::new(stall.dynamodb_client().await, &self.tables)
+    }
+
+    pub async fn stalled_scheduler(&self, stall: &StalledEndpoint) -> EventBridgeScheduler {
+        EventBridgeScheduler::new(stall.scheduler_client().await, self.scheduler_config())
+    }
+
     /// A publisher whose broker is unreachable; a publish fails after a second.
     pub fn unreachable_publisher(&self) -> KafkaPublisher {
         let config = KafkaConfig {
@@ -125,9 +143,8 @@ impl LocalStack {
             delivery_timeout: Duration::from_secs(1),
             ..self.kafka.clone()
         };
-        let producer = create_producer(&config, None)
-            .unwrap_or_else(|err| panic!("creating a producer: {err}"));
-        KafkaPublisher::new(producer, self.topic.clone())
+        KafkaPublisher::connect(&config, None, self.topic.clone())
+            .unwrap_or_else(|err| panic!("creating a producer: {err}"))
     }
 
     /// Puts a product with `stock` units at `price_cents`.
