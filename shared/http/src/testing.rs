@@ -151,6 +151,30 @@ pub fn outcome(response: &Response<Body>) -> Outcome {
     (status.as_u16(), code)
 }
 
+/// Checks that `response` is a clear answer whatever the request was: never a 5xx, and for any
+/// refusal a JSON body with a non-empty `code` and `message`. `request` names the case.
+pub fn assert_clear_answer(response: &Response<Body>, request: &str) {
+    let status = response.status();
+    assert!(
+        !status.is_server_error(),
+        "{status} for {request}: {}",
+        body_text(response)
+    );
+    if status.is_success() {
+        return;
+    }
+    let body: Value = serde_json::from_str(body_text(response))
+        .unwrap_or_else(|err| panic!("{status} for {request} is not JSON: {err}"));
+    for field in ["code", "message"] {
+        assert!(
+            body.get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|text| !text.is_empty()),
+            "{status} for {request} has no {field}: {body}"
+        );
+    }
+}
+
 /// The response's body as JSON; panics, naming the body, when it is not JSON.
 pub fn json_body(response: &Response<Body>) -> Value {
     serde_json::from_str(body_text(response))
