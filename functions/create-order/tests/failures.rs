@@ -356,6 +356,10 @@ async fn assert_stall_answered<S, K, T, P>(
     assert_eq!(first.status(), 503, "{}", json_body(&first));
     assert!(first.headers().contains_key(RETRY_AFTER));
     assert!(took < STALLED_ANSWER_WITHIN, "answered after {took:?}");
+    println!(
+        "stalled peer: 503 after {took:.1?}, {} connection(s) to it",
+        stall.connections()
+    );
     assert!(stall.connections() > 0, "the call reached the stalled peer");
     assert_eq!(stack.stock(product).await, STOCK);
 }

@@ -535,6 +535,10 @@ async fn a_stalled_dynamodb_stops_each_partition_within_the_timeout_and_reports_
         .collect();
     assert_eq!(reported, partitions, "every partition stopped and reported");
     assert_eq!(response.batch_item_failures.len(), partitions.len());
+    println!(
+        "stalled DynamoDB: {} partitions reported after {took:.1?}",
+        partitions.len()
+    );
     for id in ids {
         assert_eq!(stack.status(id).await, OrderStatus::Pending);
     }

@@ -233,6 +233,10 @@ async fn assert_stall_answered<S, K, T, P>(
         "answered after {took:?}"
     );
     assert!(stall.connections() > 0, "the call reached the stalled peer");
+    println!(
+        "stalled peer: 503 after {took:.1?}, {} connection(s) to it",
+        stall.connections()
+    );
 }
 
 #[tokio::test]
