@@ -44,15 +44,16 @@ def test_grants_are_exactly_the_calls_the_code_makes(crate):
 
 def topic_variable(adapter, crate):
     """The environment variable naming the topic `adapter` (KafkaPublisher or KafkaDeadLetters)
-    publishes to in `crate`: the config field passed to its constructor, and the variable that
-    field is read from."""
+    publishes to in `crate`: the config field passed to its constructor (`new` or `connect`, the
+    topic last), and the variable that field is read from."""
     sources = [*(rust.ROOT / "functions" / crate / "src").rglob("*.rs"), *(rust.ROOT / "shared/http/src").rglob("*.rs")]
     fields = set()
     for path in sources:
-        for m in re.finditer(adapter + r"::new\(", rust.load(path).masked):
+        for m in re.finditer(adapter + r"::(?:new|connect)\(", rust.load(path).masked):
             code = rust.load(path).code
             arguments = code[m.end() : rust.matching(rust.load(path).masked, m.end() - 1) - 1]
-            fields.add(re.split(r"[.\s]", arguments.split(",")[-1].strip().removesuffix(".clone()"))[-1])
+            last = arguments.strip().removesuffix(",").split(",")[-1]
+            fields.add(re.split(r"[.\s]", last.strip().removesuffix(".clone()"))[-1])
     assert len(fields) == 1, f"{crate}: cannot tell which topic {adapter} gets: {fields}"
     field = fields.pop()
     variables = set()

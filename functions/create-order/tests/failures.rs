@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{announced, deps, order_id, order_request, send, with_clock};
 use std::time::{Duration, Instant};
 
+use common::{announced, deps, order_id, order_request, send, with_clock};
 use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Response};
 use orderflow_core::Dependency;
@@ -380,7 +380,7 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
         (product, request)
     };
 
-    // Each dependency frozen in turn (they run at once: each waits out the same timeouts).
+    // One frozen dependency per order; the three run at once, as each waits out the same timeouts.
     let keys_stall = StalledEndpoint::start().await;
     let (keys_product, keys_request) = case("keys-stall", "kim").await;
     let keys_down = deps(

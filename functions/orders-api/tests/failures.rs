@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{Placer, cancel, events_of, order, pay, send, with_clock};
 use std::time::{Duration, Instant};
 
+use common::{Placer, cancel, events_of, order, pay, send, with_clock};
 use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Response};
 use orderflow_core::Dependency;

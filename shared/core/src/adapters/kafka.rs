@@ -451,8 +451,11 @@ impl ReplaceableProducer {
                 "the Kafka producer can no longer send and was replaced"
             );
             // Dropping purges the failed producer's queue, which can block briefly: off the
-            // runtime's worker threads.
-            tokio::task::spawn_blocking(move || drop(replaced));
+            // runtime's worker threads when there is a runtime.
+            match Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(replaced))),
+                Err(_) => drop(replaced),
+            }
         }
         Ok(current.clone())
     }

@@ -9,7 +9,7 @@ pub mod system;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
@@ -39,16 +39,13 @@ pub fn aws_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// The AWS configuration of a function: region and credentials from the environment (the
-/// function's role on Lambda), with [`aws_timeouts`]. A loader, so that tests can point it at
-/// another endpoint.
-pub fn aws_config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts())
-}
-
-/// [`aws_config_loader`], loaded. Once per cold start.
+/// The AWS configuration of a function, once per cold start: region and credentials from the
+/// environment (the function's role on Lambda), with [`aws_timeouts`].
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config_loader().load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(aws_timeouts())
+        .load()
+        .await
 }
 
 /// Error codes that AWS services use for failures a retry can fix.

@@ -15,7 +15,7 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
-    /// Starts `$TANSU` (or `tansu` from the `PATH` the Makefile sets) and waits until it answers.
+    /// Starts `$TANSU` (or `tansu` from the `PATH` the Makefile sets) and waits until it listens.
     pub async fn start() -> Self {
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
