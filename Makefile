@@ -30,7 +30,7 @@ export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 # The project's own tools (scripts/tools.sh installs them) win over other copies.
 export PATH := $(CURDIR)/.local/tools/bin:$(PATH)
 
-.PHONY: help setup services-up services-down services-status fmt lint test run e2e
+.PHONY: help setup services-up services-down services-status fmt prepare-in-background lint test run e2e
 
 # --- AWS deployment (infra/) ---
 # The functions' instruction set: `make package` builds for it and Terraform deploys it.
@@ -68,6 +68,13 @@ services-status: ## Show whether moto and tansu are running
 fmt: ## Format the code
 	cargo fmt --all
 
+# While clippy keeps both cores busy, the downloads that later steps need (the tools, the Python
+# environments of the infra checks) run alongside; those steps wait for them if they are not done.
+# They install only what is missing: on a second run this takes no time.
+prepare-in-background:
+	@mkdir -p .local/logs
+	@(bash scripts/tools.sh install && bash scripts/infra.sh prepare) >.local/logs/prepare.log 2>&1 &
+
 lint: ## Check formatting and run clippy with warnings as errors
 	@bash scripts/step.sh "formatting and clippy (first build: ~8 min on 2 cores)" bash -c \
 		'cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
@@ -77,7 +84,7 @@ lint: ## Check formatting and run clippy with warnings as errors
 # tests fail, and exits with the tests' status. The release zips are checked
 # by `make package-check` (CI runs it after this), not here: building them
 # takes 15-20 minutes from scratch.
-test: lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
+test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
 	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
 	@bash scripts/step.sh "end-to-end story through every function (~1 min; first build: ~3 min more)" $(MAKE) e2e

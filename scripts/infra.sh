@@ -51,10 +51,15 @@ rust_target() {
 # requirements file changes. Each tool gets its own: checkov ships a fork of
 # python-hcl2 that installs over the real one.
 ensure_venv() {
-  local name=$1 requirements=$2 venv=$VENVS/$1 stamp
+  local name=$1 requirements=$2 venv=$VENVS/$1 stamp lock
   shift 2
+  # One preparation of an environment at a time (`make test` prepares them in the background).
+  mkdir -p "$VENVS"
+  exec {lock}>"$VENVS/.$name.lock"
+  flock "$lock"
   stamp=$(cat "$requirements" "$@" | sha256sum | cut -c1-16)
   if [[ -f $venv/.stamp && $(<"$venv/.stamp") == "$stamp" ]]; then
+    exec {lock}>&-
     return
   fi
   say "preparing the $name environment (.local/venvs/$name)"
@@ -62,6 +67,7 @@ ensure_venv() {
   "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet -r "$requirements"
   printf '%s\n' "$stamp" >"$venv/.stamp"
+  exec {lock}>&-
 }
 
 ensure_build_tools() {
@@ -168,9 +174,14 @@ cmd_package() {
   report_sizes
 }
 
-cmd_check() {
+# The Python environments of the checks, ready before they are needed.
+cmd_prepare() {
   ensure_venv infra-tests "$ROOT/tests/infra/requirements.txt" "$ROOT/infra/topics/requirements.txt"
   ensure_venv checkov "$ROOT/tests/infra/checkov-requirements.txt"
+}
+
+cmd_check() {
+  cmd_prepare
   # The IAM checks read which adapter methods each function binary links. Every binary of the
   # workspace, not -p per function: the same features, so the same build as `make e2e`'s.
   (cd "$ROOT" && cargo build --quiet --locked --bins)
@@ -186,7 +197,8 @@ cmd_check_zips() {
 
 case ${1:-} in
   package) cmd_package ;;
+  prepare) cmd_prepare ;;
   check) shift; cmd_check "$@" ;;
   check-zips) shift; cmd_check_zips "$@" ;;
-  *) die "usage: ${0##*/} package | check [pytest arguments] | check-zips [pytest arguments]" ;;
+  *) die "usage: ${0##*/} package | prepare | check [pytest arguments] | check-zips [pytest arguments]" ;;
 esac

@@ -168,6 +168,11 @@ ensure_tansu() {
 ### Commands ###############################################################
 
 cmd_install() {
+  # One install at a time: `make test` starts one in the background while clippy runs, and the
+  # steps that need the tools wait here for it to finish.
+  mkdir -p "$TOOLS"
+  exec {lock}>"$TOOLS/.install.lock"
+  flock "$lock"
   ensure_venv
   link_python_tools
   ensure_tansu
