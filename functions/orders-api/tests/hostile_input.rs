@@ -7,6 +7,7 @@
 mod common;
 
 use lambda_http::http::Method;
+use orderflow_core::testing::hostile::block_on;
 use orderflow_core::testing::{
     FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore, RecordingPublisher,
 };
@@ -35,14 +36,10 @@ fn fake_deps() -> FakeDeps {
 }
 
 fn assert_handled(request: ApiGatewayRequest, shown: String) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let response = common::send(&fake_deps(), &request).await;
-            assert_clear_answer(&response, &shown);
-        });
+    block_on(async {
+        let response = common::send(&fake_deps(), &request).await;
+        assert_clear_answer(&response, &shown);
+    });
 }
 
 /// A path segment as a client could send it: URI path characters, including percent-escapes of

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod contract;
 mod fakes;
 pub mod faults;
+pub mod hostile;
 pub mod idempotency;
 pub mod local;
 pub mod stack;
