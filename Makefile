@@ -87,7 +87,7 @@ lint: ## Check formatting and run clippy with warnings as errors
 test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
 	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
-	@bash scripts/step.sh "end-to-end story through every function (~1 min; first build: ~3 min more)" $(MAKE) e2e
+	@bash scripts/step.sh "end-to-end story through every function (~1 min; first build: ~2 min more)" $(MAKE) e2e
 	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
