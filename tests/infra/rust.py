@@ -3,12 +3,15 @@ environment and what each adapter method calls in AWS. Comments and `#[cfg(test)
 ignored; anything this reading does not recognise makes it fail, never guess."""
 
 import functools
+import os
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where cargo puts what it builds: `CARGO_TARGET_DIR`, relative to the root, or `target`.
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
 
 
 @dataclass(frozen=True)

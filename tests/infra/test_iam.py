@@ -12,7 +12,7 @@ CRATES = sorted(rust.function_crates())
 
 
 def binary(crate):
-    path = rust.ROOT / "target" / "debug" / crate
+    path = rust.TARGET / "debug" / crate
     assert path.is_file(), f"{path} is missing: build it with `cargo build -p {crate}`"
     return path
 

@@ -32,7 +32,7 @@ def emitted():
 
 def links(crate, owner, name):
     """Whether the crate's debug binary links `owner::name` (a shared use case)."""
-    binary = rust.ROOT / "target" / "debug" / crate
+    binary = rust.TARGET / "debug" / crate
     assert binary.is_file(), f"{binary} is missing: build it with `cargo build -p {crate}`"
     symbols = subprocess.run(["nm", "--demangle", str(binary)], check=True, capture_output=True, text=True).stdout
     return re.search(rf"::{owner}(<[^\n]*?>)?::{name}\b", symbols) is not None
