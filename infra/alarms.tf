@@ -6,7 +6,7 @@
 locals {
   alarm_actions = var.alarm_email == null ? [] : [aws_sns_topic.alarms[0].arn]
 
-  # The counts the functions write in CloudWatch embedded metric format (shared/core/src/metrics.rs),
+  # The counts the functions write in CloudWatch embedded metric format (shared/domain/src/metrics.rs),
   # by the function that writes each: its name is the metric's FunctionName dimension.
   metrics_namespace = "orderflow"
   custom_metrics = {

@@ -4,8 +4,8 @@ locals {
   table_prefix = "${var.project}-${var.environment}-"
 
   # The schema the code uses. The local stack and the tests create their tables from the same
-  # file (shared/core/src/schema.rs), so what runs locally is what is deployed.
-  dynamodb_tables = jsondecode(file("${path.module}/../shared/core/schema/dynamodb.json"))
+  # file (shared/adapters/src/dynamodb/schema.rs), so what runs locally is what is deployed.
+  dynamodb_tables = jsondecode(file("${path.module}/../shared/adapters/schema/dynamodb.json"))
 }
 
 resource "aws_dynamodb_table" "this" {

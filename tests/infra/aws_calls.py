@@ -1,6 +1,6 @@
 """What each function's code calls in AWS, as IAM sees it.
 
-Two facts combine. The adapters (shared/core/src/adapters) are read to learn, for each adapter
+Two facts combine. The adapters (shared/adapters/src) are read to learn, for each adapter
 method, which AWS operations it makes on which table, index or schedule group. Each function's
 binary is read (`nm`) to learn which adapter methods it links: the compiler only emits the
 methods that code reachable from `main` calls, so a function that never pays an order does not
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import rust
 
-ADAPTERS = "shared/core/src/adapters"
+ADAPTERS = "shared/adapters/src"
 
 # Calls on a DynamoDB client, and the items of a transaction: the IAM action each needs.
 # A transaction (transact_write_items) needs the action of each of its items, not one of its own.
@@ -43,7 +43,7 @@ class Grant:
 
 
 def _table_constants():
-    source = rust.load(rust.ROOT / "shared/core/src/schema.rs")
+    source = rust.load(rust.ROOT / "shared/adapters/src/dynamodb/schema.rs")
     return dict(re.findall(r'const\s+(\w+)\s*:\s*&str\s*=\s*"([^"]+)"', source.code))
 
 
@@ -173,8 +173,8 @@ def _call_arguments(body, name):
 # --- What each binary links --------------------------------------------------------------------
 
 SYMBOL = re.compile(
-    r"<orderflow_core::adapters::[\w:]*?(\w+) as [\w:]+::(\w+)>::(\w+)"
-    r"|orderflow_core::adapters::[\w:]*::([A-Z]\w*)::(\w+)"
+    r"<orderflow_adapters::[\w:]*?(\w+) as [\w:]+::(\w+)>::(\w+)"
+    r"|orderflow_adapters::[\w:]*::([A-Z]\w*)::(\w+)"
 )
 
 

@@ -6,11 +6,11 @@ import aws_calls
 import rust
 import terraform
 
-SCHEMA = json.loads((rust.ROOT / "shared/core/schema/dynamodb.json").read_text())
+SCHEMA = json.loads((rust.ROOT / "shared/adapters/schema/dynamodb.json").read_text())
 
 
 def test_terraform_builds_every_table_from_the_schema_file():
-    assert terraform.local("dynamodb_tables") == '${jsondecode(file("${path.module}/../shared/core/schema/dynamodb.json"))}'
+    assert terraform.local("dynamodb_tables") == '${jsondecode(file("${path.module}/../shared/adapters/schema/dynamodb.json"))}'
     table = terraform.resources("aws_dynamodb_table")["this"]
     assert table["for_each"] == "${local.dynamodb_tables}"
     assert table["billing_mode"] == "PAY_PER_REQUEST"

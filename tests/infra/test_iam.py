@@ -45,8 +45,12 @@ def test_grants_are_exactly_the_calls_the_code_makes(crate):
 def topic_variable(adapter, crate):
     """The environment variable naming the topic `adapter` (KafkaPublisher or KafkaDeadLetters)
     publishes to in `crate`: the config field passed to its constructor (`new` or `connect`, the
-    topic last), and the variable that field is read from."""
-    sources = [*(rust.ROOT / "functions" / crate / "src").rglob("*.rs"), *(rust.ROOT / "shared/http/src").rglob("*.rs")]
+    topic last), and the variable that field is read from. Producers are built from the
+    `ProducerSettings` the function reads, in `shared/adapters/src/kafka.rs`; the API functions
+    read theirs through `orderflow_adapters::api`."""
+    sources = [*(rust.ROOT / "functions" / crate / "src").rglob("*.rs"), rust.ROOT / "shared/adapters/src/kafka.rs"]
+    if any("orderflow_adapters::api" in rust.load(path).code for path in sources):
+        sources.append(rust.ROOT / "shared/adapters/src/api.rs")
     fields = set()
     for path in sources:
         for m in re.finditer(adapter + r"::(?:new|connect)\(", rust.load(path).masked):
@@ -57,7 +61,7 @@ def topic_variable(adapter, crate):
     assert len(fields) == 1, f"{crate}: cannot tell which topic {adapter} gets: {fields}"
     field = fields.pop()
     variables = set()
-    for path in sources + [p for p in rust.rust_files("shared/http/src")]:
+    for path in sources:
         variables |= set(re.findall(r"\b" + field + r'\s*:[^\n]*?"([A-Z][A-Z0-9_]+)"', rust.load(path).code))
     assert len(variables) == 1, f"{crate}: {field} is read from {variables}"
     return variables.pop()
@@ -72,7 +76,7 @@ def test_kafka_grants_name_the_topics_the_code_publishes_to(crate):
 
 
 def test_the_producer_is_idempotent_as_the_kafka_grant_assumes():
-    kafka = rust.load(rust.ROOT / "shared/core/src/adapters/kafka.rs").code
+    kafka = rust.load(rust.ROOT / "shared/adapters/src/kafka.rs").code
     assert re.search(r'"enable\.idempotence",\s*"true"', kafka)
     iam = (terraform.INFRA / "iam.tf").read_text()
     assert '"kafka-cluster:WriteDataIdempotently"' in iam

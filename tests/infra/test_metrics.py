@@ -1,4 +1,4 @@
-"""The counts the functions write in CloudWatch embedded metric format (shared/core/src/metrics.rs)
+"""The counts the functions write in CloudWatch embedded metric format (shared/domain/src/metrics.rs)
 are the ones infra/ alarms on and shows, under the same namespace, names and dimension, and each
 is read from the function that writes it."""
 
@@ -10,7 +10,7 @@ import pytest
 import rust
 import terraform
 
-METRICS_RS = rust.ROOT / "shared/core/src/metrics.rs"
+METRICS_RS = rust.ROOT / "shared/domain/src/metrics.rs"
 
 
 def emitted():
@@ -19,7 +19,7 @@ def emitted():
     names = dict(re.findall(r"Metric::(\w+)\s*=>\s*\"(\w+)\"", source.code))
     assert names, "no metric names in metrics.rs"
     callers = {name: set() for name in names.values()}
-    paths = [*rust.rust_files("shared/core/src"), *(rust.ROOT / "functions").glob("*/src/*.rs")]
+    paths = [*rust.rust_files("shared/domain/src"), *rust.rust_files("shared/adapters/src"), *(rust.ROOT / "functions").glob("*/src/*.rs")]
     for path in paths:
         if path == METRICS_RS:
             continue

@@ -1,9 +1,10 @@
 //! create-order: `POST /orders` behind API Gateway (HTTP API, payload 2.0) or a function URL.
-//! Schedules the payment timeout, reserves every line's stock and stores the order as PENDING in
-//! one transaction, publishes `created`, and answers 201 with the order. With an
-//! `Idempotency-Key`, a retry answers the same and completes whatever a failed attempt left undone.
+//! Places the order (`orderflow_domain::storefront::Storefront::place`, whose module documentation
+//! tells the steps and why they come in that order) and answers 201 with it. With an
+//! `Idempotency-Key`, a retry answers the same and completes whatever a failed attempt left undone
+//! (`orderflow_http::idempotency`).
 
 pub mod config;
 mod handler;
 
-pub use handler::{Deps, handle};
+pub use handler::handle;

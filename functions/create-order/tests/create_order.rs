@@ -7,20 +7,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::TimeDelta;
-use common::{PAYMENT_TIMEOUT, announced, deps, order_id, order_request, send, with_clock};
-use orderflow_core::Dependency;
-use orderflow_core::adapters::scheduler::schedule_name;
-use orderflow_core::adapters::system::SystemClock;
-use orderflow_core::ports::{Clock, IdempotencyKey, OrderStore, PageRequest};
-use orderflow_core::testing::FixedClock;
-use orderflow_core::testing::faults::{Faulty, When};
-use orderflow_core::testing::stack::LocalStack;
+use common::*;
+use orderflow_adapters::scheduler::schedule_name;
+use orderflow_adapters::system::SystemClock;
+use orderflow_domain::Dependency;
+use orderflow_domain::ports::{Clock, IdempotencyKey, OrderStore, PageRequest};
+use orderflow_domain::testing::FixedClock;
+use orderflow_domain::testing::faults::{Faulty, When};
 use orderflow_http::error::code;
 use orderflow_http::identity::DEV_USER_HEADER;
 use orderflow_http::request::MAX_BODY_BYTES;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::routes::Operation;
 use orderflow_http::testing::{ApiGatewayRequest, Coverage, OpenApi, json_body, outcome};
+use orderflow_testing::services::LocalServices;
 use orderflow_types::{Order, OrderStatus, PaymentTimeout, UserId};
 use serde_json::json;
 
@@ -31,10 +31,10 @@ fn code_of(response: &lambda_http::Response<lambda_http::Body>) -> (u16, String)
 
 #[tokio::test]
 async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
-    let stack = LocalStack::new(3).await;
+    let stack = LocalServices::new(3).await;
     let beans = stack.product("beans", 250, 5).await;
     let grinder = stack.product("grinder", 1000, 2).await;
-    let deps = deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -42,7 +42,7 @@ async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
     );
 
     let request = order_request("auth0|alice", &[(&beans, 2), (&grinder, 1), (&beans, 1)]);
-    let response = send(&deps, &request).await;
+    let response = send(&api, &request).await;
     assert_eq!(response.status(), 201, "{}", json_body(&response));
     let order: Order = serde_json::from_value(json_body(&response)).unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
@@ -96,20 +96,23 @@ async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
         )
     );
 
-    assert_eq!(announced(&stack).await, [order.order_id]);
+    assert_eq!(
+        events_of(&stack, EventType::Created).await,
+        [order.order_id]
+    );
 }
 
 #[tokio::test]
 async fn a_line_holds_at_most_a_thousand_units() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let pallet = stack.product("pallet", 10, 2_000).await;
-    let deps = deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
-    let too_many = send(&deps, &order_request("kim", &[(&pallet, 1_001)])).await;
+    let too_many = send(&api, &order_request("kim", &[(&pallet, 1_001)])).await;
     assert_eq!(code_of(&too_many), (400, code::INVALID_REQUEST.into()));
     assert_eq!(
         json_body(&too_many)["details"]["errors"][0]["field"],
@@ -117,7 +120,7 @@ async fn a_line_holds_at_most_a_thousand_units() {
     );
     assert_eq!(stack.stock(&pallet).await, 2_000, "nothing reserved");
 
-    let most = send(&deps, &order_request("kim", &[(&pallet, 1_000)])).await;
+    let most = send(&api, &order_request("kim", &[(&pallet, 1_000)])).await;
     assert_eq!(most.status(), 201, "{}", json_body(&most));
     assert_eq!(json_body(&most)["lines"][0]["quantity"], 1_000);
     assert_eq!(stack.stock(&pallet).await, 1_000);
@@ -127,9 +130,9 @@ async fn a_line_holds_at_most_a_thousand_units() {
 async fn concurrent_orders_sell_exactly_the_stock() {
     const ORDERS: usize = 200;
     const STOCK: u64 = 50;
-    let stack = LocalStack::new(3).await;
+    let stack = LocalServices::new(3).await;
     let sku = stack.product("hot-item", 999, STOCK).await;
-    let deps = Arc::new(deps(
+    let api = Arc::new(context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -138,10 +141,10 @@ async fn concurrent_orders_sell_exactly_the_stock() {
 
     let started = Instant::now();
     let attempts = (0..ORDERS).map(|n| {
-        let deps = Arc::clone(&deps);
+        let api = Arc::clone(&api);
         let request = order_request(&format!("buyer-{n}"), &[(&sku, 1)])
             .idempotency_key(&format!("attempt-{n}"));
-        tokio::spawn(async move { send(&deps, &request).await })
+        tokio::spawn(async move { send(&api, &request).await })
     });
     let responses = futures::future::join_all(attempts).await;
     let elapsed = started.elapsed();
@@ -182,22 +185,25 @@ async fn concurrent_orders_sell_exactly_the_stock() {
         "every placed order has its timeout and no other timeout is left"
     );
     let placed: Vec<_> = placed.into_iter().collect();
-    let announced: BTreeSet<_> = announced(&stack).await.into_iter().collect();
+    let announced: BTreeSet<_> = events_of(&stack, EventType::Created)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(announced, placed.into_iter().collect());
 }
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let deps = deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
     let request = order_request("bob", &[(&sku, 3)]).idempotency_key("c0ffee-1");
-    let first = send(&deps, &request).await;
+    let first = send(&api, &request).await;
     assert_eq!(first.status(), 201);
     assert!(!first.headers().contains_key(IDEMPOTENT_REPLAYED));
 
@@ -207,7 +213,7 @@ async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
         .idempotency_key("c0ffee-1")
         .body(r#"{ "items" : [ { "quantity" : 3 , "product_id" : "mug" } ] }"#);
     for retry in [&request, &respaced] {
-        let again = send(&deps, retry).await;
+        let again = send(&api, retry).await;
         assert_eq!(again.status(), 201);
         assert_eq!(again.headers()[IDEMPOTENT_REPLAYED], "true");
         assert_eq!(json_body(&again), json_body(&first));
@@ -221,14 +227,14 @@ async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
         .unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(
-        announced(&stack).await,
+        events_of(&stack, EventType::Created).await,
         [order_id(&first)],
         "announced once"
     );
 
     // Another user's identical key is theirs alone.
     let other = order_request("carol", &[(&sku, 3)]).idempotency_key("c0ffee-1");
-    let theirs = send(&deps, &other).await;
+    let theirs = send(&api, &other).await;
     assert_eq!(theirs.status(), 201);
     assert_ne!(order_id(&theirs), order_id(&first));
     assert_eq!(stack.stock(&sku).await, 4);
@@ -236,22 +242,22 @@ async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
 
 #[tokio::test]
 async fn the_same_key_with_a_different_body_is_refused() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let deps = deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
     let first = send(
-        &deps,
+        &api,
         &order_request("bob", &[(&sku, 1)]).idempotency_key("k-1"),
     )
     .await;
     assert_eq!(first.status(), 201);
     let changed = send(
-        &deps,
+        &api,
         &order_request("bob", &[(&sku, 2)]).idempotency_key("k-1"),
     )
     .await;
@@ -268,9 +274,9 @@ async fn the_same_key_with_a_different_body_is_refused() {
 
 #[tokio::test]
 async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let deps = with_clock(
+    let api = context_with_clock(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -278,7 +284,7 @@ async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
         FixedClock::at(SystemClock.now()),
     );
     let request = order_request("dave", &[(&sku, 1)]).idempotency_key("daily");
-    let first = send(&deps, &request).await;
+    let first = send(&api, &request).await;
     assert_eq!(first.status(), 201);
 
     let record = stack
@@ -296,14 +302,14 @@ async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
         record.expires_at
     );
 
-    deps.orders
+    api.storefront
         .clock
         .advance(TimeDelta::hours(24) - TimeDelta::seconds(1));
-    let replayed = send(&deps, &request).await;
+    let replayed = send(&api, &request).await;
     assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
 
-    deps.orders.clock.advance(TimeDelta::seconds(2));
-    let fresh = send(&deps, &request).await;
+    api.storefront.clock.advance(TimeDelta::seconds(2));
+    let fresh = send(&api, &request).await;
     assert_eq!(fresh.status(), 201);
     assert!(!fresh.headers().contains_key(IDEMPOTENT_REPLAYED));
     assert_ne!(order_id(&fresh), order_id(&first));
@@ -312,15 +318,15 @@ async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
 
 #[tokio::test]
 async fn a_request_cannot_name_its_own_caller() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let deps = deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
-    assert!(!deps.identity.dev_identity_headers);
+    assert!(!api.identity.dev_identity_headers);
     let items = json!({"items": [{"product_id": sku, "quantity": 1}]});
     let forged = ApiGatewayRequest::post("/orders")
         .header(DEV_USER_HEADER, "mallory")
@@ -328,7 +334,7 @@ async fn a_request_cannot_name_its_own_caller() {
         .query("DEV_IDENTITY_HEADERS=true")
         .json(&items);
     assert_eq!(
-        code_of(&send(&deps, &forged).await),
+        code_of(&send(&api, &forged).await),
         (401, code::UNAUTHENTICATED.to_owned())
     );
     // A user id in the body is an unknown field, not an identity.
@@ -336,7 +342,7 @@ async fn a_request_cannot_name_its_own_caller() {
         .user("bob")
         .json(&json!({"items": [{"product_id": sku, "quantity": 1}], "user_id": "mallory"}));
     assert_eq!(
-        code_of(&send(&deps, &in_body).await),
+        code_of(&send(&api, &in_body).await),
         (400, code::MALFORMED_BODY.to_owned())
     );
     assert_eq!(stack.stock(&sku).await, 10);
@@ -344,11 +350,11 @@ async fn a_request_cannot_name_its_own_caller() {
 
 #[tokio::test]
 async fn every_documented_answer_of_post_orders_is_given_as_documented() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let mug = stack.product("mug", 1450, 2).await;
     let coverage = Coverage::default();
     let op = Operation::CreateOrder;
-    let healthy = deps(
+    let healthy = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -428,13 +434,16 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
     assert_eq!(stack.stock(&mug).await, 0);
 
     // A key whose request failed and whose lease could not be released waits for the lease.
-    let stuck = deps(
+    let stuck = context(
         stack.store(),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
         Faulty::new(stack.scheduler(), Dependency::Scheduler),
         stack.publisher(),
     );
-    stuck.orders.scheduler.fail_next("schedule", When::Before);
+    stuck
+        .storefront
+        .scheduler
+        .fail_next("schedule", When::Before);
     stuck.idempotency.store.fail_next("release", When::Before);
     let request = order_request("erin", &[(&mug, 1)]).idempotency_key("stuck");
     let failed = coverage.record(op, common::send(&stuck, &request).await);
@@ -447,7 +456,7 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
     );
     assert!(waiting.headers().contains_key("retry-after"));
 
-    let refused = deps(
+    let refused = context(
         stack.store_without_tables(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -464,7 +473,7 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
         "{body}"
     );
 
-    let down = deps(
+    let down = context(
         stack.unreachable_store().await,
         stack.idempotency_store(),
         stack.scheduler(),
@@ -484,19 +493,19 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
 
 #[tokio::test]
 async fn other_routes_are_not_this_functions() {
-    let stack = LocalStack::new(1).await;
-    let deps = deps(
+    let stack = LocalServices::new(1).await;
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
-    let wrong_method = send(&deps, &ApiGatewayRequest::get("/orders").user("u")).await;
+    let wrong_method = send(&api, &ApiGatewayRequest::get("/orders").user("u")).await;
     assert_eq!(
         code_of(&wrong_method),
         (405, code::METHOD_NOT_ALLOWED.into())
     );
     assert_eq!(wrong_method.headers()["allow"], "POST");
-    let elsewhere = send(&deps, &ApiGatewayRequest::post("/orders/o-1/pay").user("u")).await;
+    let elsewhere = send(&api, &ApiGatewayRequest::post("/orders/o-1/pay").user("u")).await;
     assert_eq!(code_of(&elsewhere), (404, code::ROUTE_NOT_FOUND.into()));
 }

@@ -9,39 +9,22 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{announced, deps, order_id, order_request, send, with_clock};
-use lambda_http::http::header::RETRY_AFTER;
-use lambda_http::{Body, Response};
-use orderflow_core::Dependency;
-use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
-use orderflow_core::adapters::system::SystemClock;
-use orderflow_core::ports::{
-    Clock, EventPublisher, IdempotencyStore, OrderStore, PageRequest, ProductStore,
-    TimeoutScheduler,
-};
-use orderflow_core::testing::FixedClock;
-use orderflow_core::testing::faults::{Faulty, When};
-use orderflow_core::testing::stack::LocalStack;
-use orderflow_core::testing::stall::StalledEndpoint;
+use common::*;
+use orderflow_adapters::system::SystemClock;
+use orderflow_domain::Dependency;
+use orderflow_domain::ports::{Clock, OrderStore, PageRequest};
+use orderflow_domain::testing::FixedClock;
+use orderflow_domain::testing::faults::{Faulty, When};
 use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_testing::services::LocalServices;
+use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
 
 const STOCK: u64 = 5;
 const UNITS: u64 = 2;
-
-/// Which adapter a fault is injected into.
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    Store,
-    Idempotency,
-    Scheduler,
-    Publisher,
-}
 
 /// Every call `POST /orders` makes, in order, on the adapter that makes it.
 const STEPS: [(Target, &str); 6] = [
@@ -55,7 +38,7 @@ const STEPS: [(Target, &str); 6] = [
 
 /// Checks, for the orders of `product`, that each PENDING one has its payment timeout and that
 /// stock plus what the orders hold is the initial stock.
-async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId) {
+async fn assert_nothing_stuck(stack: &LocalServices, product: &ProductId) {
     let mut held = 0;
     for id in stack.order_ids().await {
         let order = stack.store().get_order(&id).await.unwrap().unwrap();
@@ -79,44 +62,18 @@ async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId) {
     );
 }
 
-/// Sends `request` until the key is free: a key whose holder failed to release it is free once
-/// the lease runs out, which `clock` skips ahead to.
-async fn retry<S, K, T, P>(
-    deps: &create_order::Deps<S, K, T, P, FixedClock>,
-    request: &orderflow_http::testing::ApiGatewayRequest,
-) -> Response<Body>
-where
-    S: orderflow_core::ports::ProductStore + OrderStore,
-    K: orderflow_core::ports::IdempotencyStore,
-    T: orderflow_core::ports::TimeoutScheduler,
-    P: orderflow_core::ports::EventPublisher,
-{
-    let response = send(deps, request).await;
-    if outcome(&response) != (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into())) {
-        return response;
-    }
-    deps.orders.clock.advance(LEASE);
-    send(deps, request).await
-}
-
 /// After a failed first attempt: the retry completes the order, once.
-async fn assert_completed_by_retry<S, K, T, P>(
-    stack: &LocalStack,
-    deps: &create_order::Deps<S, K, T, P, FixedClock>,
-    request: &orderflow_http::testing::ApiGatewayRequest,
+async fn assert_completed_by_retry<P: ApiPorts<Clock = FixedClock>>(
+    stack: &LocalServices,
+    api: &ApiContext<P>,
+    request: &ApiGatewayRequest,
     user: &str,
     product: &ProductId,
-) -> OrderId
-where
-    S: orderflow_core::ports::ProductStore + OrderStore,
-    K: orderflow_core::ports::IdempotencyStore,
-    T: orderflow_core::ports::TimeoutScheduler,
-    P: orderflow_core::ports::EventPublisher,
-{
-    let retried = retry(deps, request).await;
+) -> OrderId {
+    let retried = retry(api, async || send(api, request).await).await;
     assert_eq!(retried.status(), 201, "{}", json_body(&retried));
     let id = order_id(&retried);
-    let replayed = send(deps, request).await;
+    let replayed = send(api, request).await;
     assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
     assert_eq!(json_body(&replayed), json_body(&retried));
 
@@ -135,14 +92,8 @@ where
 
 #[tokio::test]
 async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
-    let stack = LocalStack::new(3).await;
-    let deps = with_clock(
-        Faulty::new(stack.store(), Dependency::DynamoDb),
-        Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
-        Faulty::new(stack.scheduler(), Dependency::Scheduler),
-        Faulty::new(stack.publisher(), Dependency::Kafka),
-        FixedClock::at(SystemClock.now()),
-    );
+    let stack = LocalServices::new(3).await;
+    let api = faulty(&stack);
     let mut placed = Vec::new();
     for (n, (target, operation)) in STEPS.into_iter().enumerate() {
         for when in [When::Before, When::After] {
@@ -153,18 +104,13 @@ async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
             let user = format!("user-{case}");
             let request =
                 order_request(&user, &[(&product, UNITS)]).idempotency_key(&format!("key-{case}"));
-            let before = (fired(&deps).len(), fired_by(&deps, target).len());
-            match target {
-                Target::Store => deps.orders.store.fail_next(operation, when),
-                Target::Idempotency => deps.idempotency.store.fail_next(operation, when),
-                Target::Scheduler => deps.orders.scheduler.fail_next(operation, when),
-                Target::Publisher => deps.orders.publisher.fail_next(operation, when),
-            }
+            let before = (fired(&api).len(), target.fired(&api).len());
+            target.arm(&api, operation, when);
 
-            let first = send(&deps, &request).await;
-            assert_eq!(fired(&deps).len(), before.0 + 1, "{case}: one fault fired");
+            let first = send(&api, &request).await;
+            assert_eq!(fired(&api).len(), before.0 + 1, "{case}: one fault fired");
             assert_eq!(
-                fired_by(&deps, target)[before.1..],
+                target.fired(&api)[before.1..],
                 [operation],
                 "{case}: the fault was hit"
             );
@@ -173,7 +119,7 @@ async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
             assert_eq!(first.status(), expected, "{case}: {}", json_body(&first));
             assert_nothing_stuck(&stack, &product).await;
 
-            let id = assert_completed_by_retry(&stack, &deps, &request, &user, &product).await;
+            let id = assert_completed_by_retry(&stack, &api, &request, &user, &product).await;
             // Only when storing the answer failed was the first answer the order; the retry
             // answers the same one.
             let first_order = (first.status() == 201).then(|| order_id(&first));
@@ -185,42 +131,16 @@ async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
             placed.push(id);
         }
     }
-    let created = announced(&stack).await;
+    let created = events_of(&stack, EventType::Created).await;
     for id in &placed {
         assert!(created.contains(id), "order {id} was announced");
     }
 }
 
-/// The injected failures `target` reported so far, in order.
-fn fired_by<S, K, T, P>(
-    deps: &create_order::Deps<Faulty<S>, Faulty<K>, Faulty<T>, Faulty<P>, FixedClock>,
-    target: Target,
-) -> Vec<&'static str> {
-    match target {
-        Target::Store => deps.orders.store.fired(),
-        Target::Idempotency => deps.idempotency.store.fired(),
-        Target::Scheduler => deps.orders.scheduler.fired(),
-        Target::Publisher => deps.orders.publisher.fired(),
-    }
-}
-
-/// Every injected failure so far, adapter by adapter.
-fn fired<S, K, T, P>(
-    deps: &create_order::Deps<Faulty<S>, Faulty<K>, Faulty<T>, Faulty<P>, FixedClock>,
-) -> Vec<&'static str> {
-    [
-        deps.orders.store.fired(),
-        deps.idempotency.store.fired(),
-        deps.orders.scheduler.fired(),
-        deps.orders.publisher.fired(),
-    ]
-    .concat()
-}
-
 #[tokio::test]
 async fn a_key_whose_release_failed_is_resumed_once_its_lease_runs_out() {
-    let stack = LocalStack::new(1).await;
-    let deps = with_clock(
+    let stack = LocalServices::new(1).await;
+    let api = context_with_clock(
         stack.store(),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
         stack.scheduler(),
@@ -229,33 +149,33 @@ async fn a_key_whose_release_failed_is_resumed_once_its_lease_runs_out() {
     );
     let product = stack.product("kettle", 5990, STOCK).await;
     let request = order_request("frank", &[(&product, UNITS)]).idempotency_key("k");
-    deps.orders.publisher.fail_next("publish", When::Before);
-    deps.idempotency.store.fail_next("release", When::Before);
-    let first = send(&deps, &request).await;
+    api.storefront.publisher.fail_next("publish", When::Before);
+    api.idempotency.store.fail_next("release", When::Before);
+    let first = send(&api, &request).await;
     assert_eq!(first.status(), 503);
     assert_nothing_stuck(&stack, &product).await;
 
-    let waiting = send(&deps, &request).await;
+    let waiting = send(&api, &request).await;
     assert_eq!(
         outcome(&waiting),
         (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into()))
     );
-    deps.orders
+    api.storefront
         .clock
         .advance(LEASE - chrono::TimeDelta::seconds(1));
     assert_eq!(
-        send(&deps, &request).await.status(),
+        send(&api, &request).await.status(),
         409,
         "the lease still runs"
     );
-    let id = assert_completed_by_retry(&stack, &deps, &request, "frank", &product).await;
-    assert_eq!(announced(&stack).await, [id]);
+    let id = assert_completed_by_retry(&stack, &api, &request, "frank", &product).await;
+    assert_eq!(events_of(&stack, EventType::Created).await, [id]);
 }
 
 #[tokio::test]
 async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
-    let stack = LocalStack::new(1).await;
-    let healthy = with_clock(
+    let stack = LocalServices::new(1).await;
+    let healthy = context_with_clock(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -266,7 +186,7 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     // The Scheduler is down: nothing is reserved.
     let product = stack.product("scheduler-down", 100, STOCK).await;
     let request = order_request("gina", &[(&product, UNITS)]).idempotency_key("k-1");
-    let down = deps(
+    let down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.unreachable_scheduler().await,
@@ -281,7 +201,7 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     // Kafka is down: the order stands with its timeout; the retry announces it.
     let product = stack.product("kafka-down", 100, STOCK).await;
     let request = order_request("hal", &[(&product, UNITS)]).idempotency_key("k-2");
-    let down = deps(
+    let down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -301,7 +221,7 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     // retry comes), nothing is reserved.
     let product = stack.product("orders-down", 100, STOCK).await;
     let request = order_request("ivy", &[(&product, UNITS)]).idempotency_key("k-3");
-    let down = deps(
+    let down = context(
         stack.unreachable_store().await,
         stack.idempotency_store(),
         stack.scheduler(),
@@ -315,7 +235,7 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     // DynamoDB is down for the keys: nothing happens at all.
     let product = stack.product("keys-down", 100, STOCK).await;
     let request = order_request("jo", &[(&product, UNITS)]).idempotency_key("k-4");
-    let down = deps(
+    let down = context(
         stack.store(),
         stack.unreachable_idempotency_store().await,
         stack.scheduler(),
@@ -327,47 +247,27 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
     let keys_down = assert_completed_by_retry(&stack, &healthy, &request, "jo", &product).await;
 
     let ids = [scheduler_down, kafka_down, orders_down, keys_down];
-    let created = announced(&stack).await;
+    let created = events_of(&stack, EventType::Created).await;
     assert!(ids.iter().all(|id| created.contains(id)));
 }
 
-/// How long a request may take when a dependency stalls: the SDK's operation timeout, plus room
-/// for a busy test machine. Far inside API Gateway's 29 s.
-const STALLED_ANSWER_WITHIN: Duration =
-    AWS_OPERATION_TIMEOUT.saturating_add(Duration::from_secs(4));
-
 /// Sends `request` through `down`, whose dependency stalls, and checks the answer: 503 with
-/// `Retry-After` within [`STALLED_ANSWER_WITHIN`], the stall reached, stock untouched.
-async fn assert_stall_answered<S, K, T, P>(
-    stack: &LocalStack,
-    down: &create_order::Deps<S, K, T, P>,
+/// `Retry-After` within `STALLED_ANSWER_WITHIN`, the stall reached, stock untouched.
+async fn assert_stall_answered<P: ApiPorts>(
+    stack: &LocalServices,
+    down: &ApiContext<P>,
     stall: &StalledEndpoint,
     request: &ApiGatewayRequest,
     product: &ProductId,
-) where
-    S: ProductStore + OrderStore,
-    K: IdempotencyStore,
-    T: TimeoutScheduler,
-    P: EventPublisher,
-{
-    let started = Instant::now();
-    let first = send(down, request).await;
-    let took = started.elapsed();
-    assert_eq!(first.status(), 503, "{}", json_body(&first));
-    assert!(first.headers().contains_key(RETRY_AFTER));
-    assert!(took < STALLED_ANSWER_WITHIN, "answered after {took:?}");
-    println!(
-        "stalled peer: 503 after {took:.1?}, {} connection(s) to it",
-        stall.connections()
-    );
-    assert!(stall.connections() > 0, "the call reached the stalled peer");
+) {
+    common::assert_stall_answered(stall, async || send(down, request).await).await;
     assert_eq!(stack.stock(product).await, STOCK);
 }
 
 #[tokio::test]
 async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_the_order() {
-    let stack = LocalStack::new(1).await;
-    let healthy = with_clock(
+    let stack = LocalServices::new(1).await;
+    let healthy = context_with_clock(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
@@ -383,7 +283,7 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
     // One frozen dependency per order; the three run at once, as each waits out the same timeouts.
     let keys_stall = StalledEndpoint::start().await;
     let (keys_product, keys_request) = case("keys-stall", "kim").await;
-    let keys_down = deps(
+    let keys_down = context(
         stack.store(),
         stack.stalled_idempotency_store(&keys_stall).await,
         stack.scheduler(),
@@ -391,7 +291,7 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
     );
     let scheduler_stall = StalledEndpoint::start().await;
     let (scheduler_product, scheduler_request) = case("scheduler-stall", "lee").await;
-    let scheduler_down = deps(
+    let scheduler_down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.stalled_scheduler(&scheduler_stall).await,
@@ -399,7 +299,7 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
     );
     let orders_stall = StalledEndpoint::start().await;
     let (orders_product, orders_request) = case("orders-stall", "max").await;
-    let orders_down = deps(
+    let orders_down = context(
         stack.stalled_store(&orders_stall).await,
         stack.idempotency_store(),
         stack.scheduler(),
@@ -438,24 +338,24 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
     ] {
         ids.push(assert_completed_by_retry(&stack, &healthy, request, user, product).await);
     }
-    let created = announced(&stack).await;
+    let created = events_of(&stack, EventType::Created).await;
     assert!(ids.iter().all(|id| created.contains(id)));
 }
 
 #[tokio::test]
 async fn a_timeout_that_cannot_be_removed_after_a_failed_reservation_does_not_change_the_answer() {
-    let stack = LocalStack::new(1).await;
-    let deps = deps(
+    let stack = LocalServices::new(1).await;
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         Faulty::new(stack.scheduler(), Dependency::Scheduler),
         stack.publisher(),
     );
     let product = stack.product("scarce", 100, 1).await;
-    deps.orders.scheduler.fail_next("cancel", When::Before);
-    let response = send(&deps, &order_request("kim", &[(&product, 2)])).await;
+    api.storefront.scheduler.fail_next("cancel", When::Before);
+    let response = send(&api, &order_request("kim", &[(&product, 2)])).await;
     assert_eq!(outcome(&response), (409, Some(code::OUT_OF_STOCK.into())));
-    assert_eq!(deps.orders.scheduler.fired(), ["cancel"]);
+    assert_eq!(api.storefront.scheduler.fired(), ["cancel"]);
     // The orphan schedule names an order that does not exist; the consumer dead-letters it.
     assert_eq!(stack.schedule_names().await.len(), 1);
     assert!(stack.order_ids().await.is_empty());

@@ -5,12 +5,10 @@
 
 mod common;
 
-use create_order::Deps;
-use orderflow_core::ports::ProductStore;
-use orderflow_core::testing::hostile::{any_json, block_on};
-use orderflow_core::testing::{
-    FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore, RecordingPublisher,
-};
+use orderflow_domain::ports::ProductStore;
+use orderflow_domain::testing::FakeApi;
+use orderflow_domain::testing::hostile::{any_json, block_on};
+use orderflow_http::ApiContext;
 use orderflow_http::testing::{ApiGatewayRequest, assert_clear_answer};
 use orderflow_types::{Product, ProductId, time};
 use proptest::prelude::*;
@@ -20,22 +18,9 @@ const STOCK: u64 = 1_000_000;
 /// The products on sale, so that some generated orders are valid.
 const PRODUCTS: &[&str] = &["p-1", "p-2"];
 
-type FakeDeps = Deps<
-    InMemoryStore,
-    InMemoryIdempotencyStore,
-    InMemoryScheduler,
-    RecordingPublisher,
-    FixedClock,
->;
-
-async fn fake_deps() -> FakeDeps {
-    let deps = common::with_clock(
-        InMemoryStore::default(),
-        InMemoryIdempotencyStore::default(),
-        InMemoryScheduler::default(),
-        RecordingPublisher::default(),
-        FixedClock::at(time::parse("2026-11-25T21:00:00Z").expect("time")),
-    );
+/// Every port in memory, with the products on sale.
+async fn in_memory_with_products() -> ApiContext<FakeApi> {
+    let api = common::in_memory(time::parse("2026-11-25T21:00:00Z").expect("time"));
     for &id in PRODUCTS {
         let product = Product {
             product_id: ProductId::parse(id).expect("product id"),
@@ -43,34 +28,39 @@ async fn fake_deps() -> FakeDeps {
             price_cents: 100,
             stock: STOCK,
         };
-        deps.orders
+        api.storefront
             .store
             .put_product(&product)
             .await
             .expect("product");
     }
-    deps
+    api
 }
 
 /// Sends `body` as a new order and checks the answer; stock moves only with a 201.
 fn assert_handled(body: String) {
     block_on(async {
-        let deps = fake_deps().await;
+        let api = in_memory_with_products().await;
         let request = ApiGatewayRequest::post("/orders")
             .user("u-1")
             .body(body.clone());
-        let response = common::send(&deps, &request).await;
+        let response = common::send(&api, &request).await;
         let shown: String = body.chars().take(200).collect();
         assert_clear_answer(&response, &shown);
         let mut held = 0;
         for &id in PRODUCTS {
             let product = ProductId::parse(id).expect("product id");
-            let stock = deps.orders.store.get_product(&product).await.expect("get");
+            let stock = api
+                .storefront
+                .store
+                .get_product(&product)
+                .await
+                .expect("get");
             held += STOCK - stock.expect("exists").stock;
         }
         if response.status() != 201 {
             assert_eq!(held, 0, "{} for {shown} moved stock", response.status());
-            assert!(deps.orders.publisher.events().is_empty());
+            assert!(api.storefront.publisher.events().is_empty());
         }
     });
 }

@@ -1,14 +1,14 @@
 //! The only place this function reads its environment. Fails at cold start, naming the variable.
 
-use orderflow_core::adapters::kafka::KafkaConfig;
-use orderflow_core::schema::TableNames;
+use orderflow_adapters::config::{ConfigError, Vars};
+use orderflow_adapters::dynamodb::schema::TableNames;
+use orderflow_adapters::kafka::ProducerSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub kafka: KafkaConfig,
+    /// The brokers, and where `cancelled` events go.
+    pub producer: ProducerSettings,
     pub tables: TableNames,
-    /// Where `cancelled` events go: `ORDER_EVENTS_TOPIC`, by default `order-events`.
-    pub topic: String,
     /// `ORDER_EVENTS_DLQ_TOPIC`, by default `order-events-dlq`.
     pub dead_letter_topic: String,
     /// `REPORT_BATCH_ITEM_FAILURES`: `true` (the default) answers with a partial batch response,
@@ -17,28 +17,17 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let prefix = var("DYNAMODB_TABLE_PREFIX").ok_or("DYNAMODB_TABLE_PREFIX is not set")?;
-        let report_batch_item_failures = match var("REPORT_BATCH_ITEM_FAILURES").as_deref() {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(format!(
-                    "REPORT_BATCH_ITEM_FAILURES must be true or false, not {other:?}"
-                ));
-            }
-        };
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&var);
         Ok(Self {
-            kafka: KafkaConfig::from_vars("order-events", &var)?,
-            tables: TableNames::with_prefix(prefix),
-            topic: var("ORDER_EVENTS_TOPIC").unwrap_or_else(|| "order-events".into()),
-            dead_letter_topic: var("ORDER_EVENTS_DLQ_TOPIC")
-                .unwrap_or_else(|| "order-events-dlq".into()),
-            report_batch_item_failures,
+            producer: ProducerSettings::from_vars("order-events", &var)?,
+            tables: TableNames::with_prefix(vars.required("DYNAMODB_TABLE_PREFIX")?),
+            dead_letter_topic: vars.or("ORDER_EVENTS_DLQ_TOPIC", "order-events-dlq"),
+            report_batch_item_failures: vars.flag("REPORT_BATCH_ITEM_FAILURES", true)?,
         })
     }
 }

@@ -1,32 +1,16 @@
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use orderflow_core::adapters::msk::{KafkaBatchResponse, decode_event};
-use orderflow_core::adapters::system::{SystemClock, UuidV7Ids};
-use orderflow_core::events::{Consumer, DeadLetters};
-use orderflow_core::metrics::{self, Metric};
-use orderflow_core::ports::{EventPublisher, NotificationStore, OrderStore, SalesStore};
+use orderflow_adapters::msk::{KafkaBatchResponse, decode_event};
+use orderflow_domain::consumer::EventConsumer;
+use orderflow_domain::metrics::{self, Metric};
+use orderflow_domain::ports::ConsumerPorts;
 use tracing::{info, warn};
 
 /// What the handler needs, built once per cold start.
-pub struct Deps<S, P, D> {
-    consumer: Consumer<S, P, D, SystemClock, UuidV7Ids>,
-    report_batch_item_failures: bool,
-}
-
-impl<S, P, D> Deps<S, P, D> {
-    pub fn new(store: S, publisher: P, dead_letters: D, report_batch_item_failures: bool) -> Self {
-        let consumer = Consumer {
-            store,
-            publisher,
-            dead_letters,
-            clock: SystemClock,
-            ids: UuidV7Ids,
-        };
-        Self {
-            consumer,
-            report_batch_item_failures,
-        }
-    }
+pub struct Deps<P: ConsumerPorts> {
+    pub consumer: EventConsumer<P>,
+    /// Answer with a partial batch response (`true`), or fail the whole invocation.
+    pub report_batch_item_failures: bool,
 }
 
 /// Only with `REPORT_BATCH_ITEM_FAILURES=false`: the batch is retried whole, and every effect
@@ -46,15 +30,10 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-pub async fn handle<S, P, D>(
-    deps: &Deps<S, P, D>,
+pub async fn handle<P: ConsumerPorts>(
+    deps: &Deps<P>,
     event: LambdaEvent<KafkaEvent>,
-) -> Result<KafkaBatchResponse, HandlerError>
-where
-    S: OrderStore + NotificationStore + SalesStore,
-    P: EventPublisher,
-    D: DeadLetters,
-{
+) -> Result<KafkaBatchResponse, HandlerError> {
     let partitions = decode_event(&event.payload).into_iter().collect();
     let outcome = deps.consumer.process_batch(partitions).await;
     info!(

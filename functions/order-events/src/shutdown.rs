@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use orderflow_core::adapters::kafka::KafkaPublisher;
+use orderflow_adapters::kafka::KafkaPublisher;
 
 /// How long the flush may take. Lambda gives a function with an internal extension (the runtime's
 /// graceful shutdown hook registers one) 500 ms after SIGTERM; the rest is for the log line.

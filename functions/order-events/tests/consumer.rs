@@ -6,18 +6,19 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Context, LambdaEvent};
-use order_events::{Deps, handle};
-use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
-use orderflow_core::adapters::dynamodb::DynamoStore;
-use orderflow_core::adapters::kafka::{KafkaDeadLetters, KafkaPublisher, raw_record};
-use orderflow_core::adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
-use orderflow_core::events::RawRecord;
-use orderflow_core::ports::{
-    EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, SalesStore,
+use order_events::{AwsConsumer, Deps, handle};
+use orderflow_adapters::AWS_OPERATION_TIMEOUT;
+use orderflow_adapters::dynamodb::DynamoStore;
+use orderflow_adapters::dynamodb::schema::TableNames;
+use orderflow_adapters::kafka::{KafkaDeadLetters, KafkaPublisher, raw_record};
+use orderflow_adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
+use orderflow_adapters::system::{SystemClock, UuidV7Ids};
+use orderflow_domain::consumer::EventConsumer;
+use orderflow_domain::ports::{
+    EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, RawRecord, SalesStore,
 };
-use orderflow_core::schema::TableNames;
-use orderflow_core::testing::local;
-use orderflow_core::testing::stall::StalledEndpoint;
+use orderflow_testing::local;
+use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{
     EventType, Order, OrderEvent, OrderId, OrderLine, OrderStatus, Product, ProductId, Quantity,
     UserId,
@@ -62,19 +63,19 @@ impl Stack {
         }
     }
 
-    fn deps(
-        &self,
-        store: DynamoStore,
-        report_batch_item_failures: bool,
-    ) -> Deps<DynamoStore, KafkaPublisher, KafkaDeadLetters> {
+    fn deps(&self, store: DynamoStore, report_batch_item_failures: bool) -> Deps<AwsConsumer> {
         let dead_letters =
             KafkaDeadLetters::new(self.publisher.clone(), self.dead_letter_topic.clone());
-        Deps::new(
-            store,
-            self.publisher.clone(),
-            dead_letters,
+        Deps {
+            consumer: EventConsumer {
+                store,
+                publisher: self.publisher.clone(),
+                dead_letters,
+                clock: SystemClock,
+                ids: UuidV7Ids,
+            },
             report_batch_item_failures,
-        )
+        }
     }
 
     /// A PENDING order holding `lines` (product, units), placed 30 minutes ago: its payment is

@@ -2,9 +2,9 @@
 //! the execution environment down is delivered before the hook returns.
 
 use order_events::flush_at_shutdown;
-use orderflow_core::adapters::kafka::KafkaPublisher;
-use orderflow_core::ports::EventPublisher;
-use orderflow_core::testing::local;
+use orderflow_adapters::kafka::KafkaPublisher;
+use orderflow_domain::ports::EventPublisher;
+use orderflow_testing::local;
 use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
 use rdkafka::Message;
 

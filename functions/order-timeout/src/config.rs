@@ -1,23 +1,16 @@
 //! The only place this function reads its environment. Fails at cold start, naming the variable.
 
-use orderflow_core::adapters::kafka::KafkaConfig;
+use orderflow_adapters::config::ConfigError;
+use orderflow_adapters::kafka::ProducerSettings;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub kafka: KafkaConfig,
-    /// `ORDER_EVENTS_TOPIC`, by default `order-events`.
-    pub topic: String,
+/// How this function names itself to the Kafka brokers.
+const CLIENT_ID: &str = "order-timeout";
+
+/// The brokers and the topic: all this function needs.
+pub fn from_env() -> Result<ProducerSettings, ConfigError> {
+    from_vars(|name| std::env::var(name).ok())
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        Ok(Self {
-            kafka: KafkaConfig::from_vars("order-timeout", &var)?,
-            topic: var("ORDER_EVENTS_TOPIC").unwrap_or_else(|| "order-events".into()),
-        })
-    }
+pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ProducerSettings, ConfigError> {
+    ProducerSettings::from_vars(CLIENT_ID, var)
 }

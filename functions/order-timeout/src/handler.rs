@@ -18,10 +18,10 @@
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use orderflow_core::adapters::system::{SystemClock, UuidV7Ids};
-use orderflow_core::error::chain;
-use orderflow_core::ports::EventPublisher;
-use orderflow_core::timeouts::{Announcement, announce_timeout};
+use orderflow_adapters::system::{SystemClock, UuidV7Ids};
+use orderflow_domain::error::cause_chain;
+use orderflow_domain::expiry::{Announcement, announce_timeout};
+use orderflow_domain::ports::EventPublisher;
 use orderflow_types::{PaymentTimeout, Timestamp};
 use serde_json::Value;
 use tracing::{error, info, warn};
@@ -65,7 +65,7 @@ pub enum HandlerError {
         remaining: Duration,
     },
     #[error(transparent)]
-    Publish(#[from] orderflow_core::Error),
+    Publish(#[from] orderflow_domain::Error),
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -95,7 +95,9 @@ pub async fn handle<P: EventPublisher>(
     loop {
         let announced = announce_timeout(&deps.publisher, &deps.clock, &deps.ids, &timeout)
             .await
-            .inspect_err(|err| error!(%order_id, error = %chain(err), "timeout not published"))?;
+            .inspect_err(
+                |err| error!(%order_id, error = %cause_chain(err), "timeout not published"),
+            )?;
         let Announcement::NotYetDue { remaining } = announced else {
             return Ok(());
         };

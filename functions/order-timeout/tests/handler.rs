@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use order_timeout::{Config, Deps, HandlerError, handle};
-use orderflow_core::adapters::kafka::{KafkaConfig, KafkaPublisher};
-use orderflow_core::testing::{RecordingPublisher, local};
+use order_timeout::{Deps, HandlerError, config, handle};
+use orderflow_adapters::kafka::{KafkaConfig, KafkaPublisher};
+use orderflow_domain::testing::RecordingPublisher;
+use orderflow_testing::local;
 use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
 use rdkafka::Message;
 use serde_json::Value;
@@ -160,9 +161,9 @@ async fn an_early_invocation_without_time_to_publish_after_the_deadline_fails() 
 
 #[test]
 fn configuration_names_missing_variables() {
-    let err = Config::from_vars(|_| None).unwrap_err();
-    assert_eq!(err, "KAFKA_BOOTSTRAP_SERVERS is not set");
-    let config = Config::from_vars(|name| {
+    let err = config::from_vars(|_| None).unwrap_err();
+    assert_eq!(err.to_string(), "KAFKA_BOOTSTRAP_SERVERS is not set");
+    let config = config::from_vars(|name| {
         (name == "KAFKA_BOOTSTRAP_SERVERS").then(|| "127.0.0.1:9092".into())
     })
     .unwrap();

@@ -5,4 +5,4 @@
 pub mod config;
 mod handler;
 
-pub use handler::{Deps, handle};
+pub use handler::handle;

@@ -9,38 +9,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Placer, cancel, events_of, order, pay, send, with_clock};
-use lambda_http::http::header::RETRY_AFTER;
-use lambda_http::{Body, Response};
-use orderflow_core::Dependency;
-use orderflow_core::adapters::AWS_OPERATION_TIMEOUT;
-use orderflow_core::adapters::system::SystemClock;
-use orderflow_core::ports::{
-    Clock, EventPublisher, IdempotencyStore, NotificationStore, OrderStore, ProductStore,
-    TimeoutScheduler,
-};
-use orderflow_core::testing::FixedClock;
-use orderflow_core::testing::faults::{Faulty, When};
-use orderflow_core::testing::stack::LocalStack;
-use orderflow_core::testing::stall::StalledEndpoint;
-use orderflow_http::error::code;
-use orderflow_http::idempotency::LEASE;
+use common::*;
+use orderflow_domain::ports::OrderStore;
+use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
-use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_http::testing::{ApiGatewayRequest, json_body};
+use orderflow_testing::services::LocalServices;
+use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{EventType, Order, OrderId, OrderStatus, ProductId};
 
 const STOCK: u64 = 5;
 const UNITS: u32 = 2;
-
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    Store,
-    Idempotency,
-    Scheduler,
-    Publisher,
-}
 
 /// Every call paying makes, in order, on the adapter that makes it.
 const PAY_STEPS: [(Target, &str); 6] = [
@@ -62,34 +41,8 @@ const CANCEL_STEPS: [(Target, &str); 6] = [
     (Target::Idempotency, "complete"),
 ];
 
-type FaultyDeps = orders_api::Deps<
-    Faulty<orderflow_core::adapters::dynamodb::DynamoStore>,
-    Faulty<orderflow_core::adapters::dynamodb::DynamoIdempotencyStore>,
-    Faulty<orderflow_core::adapters::scheduler::EventBridgeScheduler>,
-    Faulty<orderflow_core::adapters::kafka::KafkaPublisher>,
-    FixedClock,
->;
-
-fn arm(deps: &FaultyDeps, target: Target, operation: &'static str, when: When) {
-    match target {
-        Target::Store => deps.orders.store.fail_next(operation, when),
-        Target::Idempotency => deps.idempotency.store.fail_next(operation, when),
-        Target::Scheduler => deps.orders.scheduler.fail_next(operation, when),
-        Target::Publisher => deps.orders.publisher.fail_next(operation, when),
-    }
-}
-
-fn fired(deps: &FaultyDeps, target: Target) -> Vec<&'static str> {
-    match target {
-        Target::Store => deps.orders.store.fired(),
-        Target::Idempotency => deps.idempotency.store.fired(),
-        Target::Scheduler => deps.orders.scheduler.fired(),
-        Target::Publisher => deps.orders.publisher.fired(),
-    }
-}
-
 /// A PENDING order still has its timeout; stock plus what PENDING and PAID orders hold is STOCK.
-async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId, order: &OrderId) {
+async fn assert_nothing_stuck(stack: &LocalServices, product: &ProductId, order: &OrderId) {
     let current = stack.store().get_order(order).await.unwrap().unwrap();
     if current.status == OrderStatus::Pending {
         assert!(
@@ -109,17 +62,6 @@ async fn assert_nothing_stuck(stack: &LocalStack, product: &ProductId, order: &O
     );
 }
 
-/// Sends `request` until the key is free, skipping ahead past the lease of a key whose holder
-/// could not release it.
-async fn retry(deps: &FaultyDeps, request: &ApiGatewayRequest) -> Response<Body> {
-    let response = send(deps, request).await;
-    if outcome(&response) != (409, Some(code::IDEMPOTENCY_KEY_IN_USE.into())) {
-        return response;
-    }
-    deps.orders.clock.advance(LEASE);
-    send(deps, request).await
-}
-
 /// Runs every step of `steps` failing before and after, for the request `make` builds; each
 /// retry must end with the order in `expected` status and stock at `stock_after`.
 async fn every_step_fails_once(
@@ -127,16 +69,10 @@ async fn every_step_fails_once(
     make: fn(&str, &OrderId) -> ApiGatewayRequest,
     expected: OrderStatus,
     stock_after: u64,
-) -> (LocalStack, Vec<OrderId>) {
-    let stack = LocalStack::new(3).await;
+) -> (LocalServices, Vec<OrderId>) {
+    let stack = LocalServices::new(3).await;
     let placer = Placer::new(&stack);
-    let deps: FaultyDeps = with_clock(
-        Faulty::new(stack.store(), Dependency::DynamoDb),
-        Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
-        Faulty::new(stack.scheduler(), Dependency::Scheduler),
-        Faulty::new(stack.publisher(), Dependency::Kafka),
-        FixedClock::at(SystemClock.now()),
-    );
+    let api = faulty(&stack);
     let mut changed = Vec::new();
     for (n, (target, operation)) in steps.into_iter().enumerate() {
         for when in [When::Before, When::After] {
@@ -148,11 +84,11 @@ async fn every_step_fails_once(
             let placed: Order = placer.place(&user, &[(&product, UNITS)]).await;
             let request = make(&user, &placed.order_id).idempotency_key(&format!("key-{case}"));
 
-            let before = fired(&deps, target).len();
-            arm(&deps, target, operation, when);
-            let first = send(&deps, &request).await;
+            let before = target.fired(&api).len();
+            target.arm(&api, operation, when);
+            let first = send(&api, &request).await;
             assert_eq!(
-                fired(&deps, target)[before..],
+                target.fired(&api)[before..],
                 [operation],
                 "{case}: the fault was hit"
             );
@@ -165,11 +101,11 @@ async fn every_step_fails_once(
             );
             assert_nothing_stuck(&stack, &product, &placed.order_id).await;
 
-            let retried = retry(&deps, &request).await;
+            let retried = retry(&api, async || send(&api, &request).await).await;
             assert_eq!(retried.status(), 200, "{case}: {}", json_body(&retried));
             let done = order(&retried);
             assert_eq!(done.status, expected, "{case}");
-            let replayed = send(&deps, &request).await;
+            let replayed = send(&api, &request).await;
             assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true", "{case}");
             assert_eq!(json_body(&replayed), json_body(&retried), "{case}");
 
@@ -211,37 +147,9 @@ async fn every_step_of_cancelling_can_fail_and_a_retry_completes_the_cancellatio
     );
 }
 
-/// Sends `request` and checks the answer to a stalled dependency: 503 with `Retry-After`, within
-/// the SDK's operation timeout plus room for a busy test machine, far inside API Gateway's 29 s.
-async fn assert_stall_answered<S, K, T, P>(
-    deps: &orders_api::Deps<S, K, T, P>,
-    stall: &StalledEndpoint,
-    request: &ApiGatewayRequest,
-) where
-    S: ProductStore + OrderStore + NotificationStore,
-    K: IdempotencyStore,
-    T: TimeoutScheduler,
-    P: EventPublisher,
-{
-    let started = Instant::now();
-    let first = send(deps, request).await;
-    let took = started.elapsed();
-    assert_eq!(first.status(), 503, "{}", json_body(&first));
-    assert!(first.headers().contains_key(RETRY_AFTER));
-    assert!(
-        took < AWS_OPERATION_TIMEOUT + Duration::from_secs(4),
-        "answered after {took:?}"
-    );
-    assert!(stall.connections() > 0, "the call reached the stalled peer");
-    println!(
-        "stalled peer: 503 after {took:.1?}, {} connection(s) to it",
-        stall.connections()
-    );
-}
-
 #[tokio::test]
 async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling_again_completes() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("kettle", 5990, STOCK).await;
     let placer = Placer::new(&stack);
     let to_pay = placer.place("ida", &[(&product, UNITS)]).await;
@@ -250,14 +158,14 @@ async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling
     // DynamoDB frozen while paying: nothing is paid. The Scheduler frozen while cancelling: the
     // cancellation stands, its timeout stays.
     let store_stall = StalledEndpoint::start().await;
-    let store_down = common::deps(
+    let store_down = context(
         stack.stalled_store(&store_stall).await,
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
     let scheduler_stall = StalledEndpoint::start().await;
-    let scheduler_down = common::deps(
+    let scheduler_down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.stalled_scheduler(&scheduler_stall).await,
@@ -268,8 +176,10 @@ async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling
         cancel("jon", &to_cancel.order_id),
     );
     tokio::join!(
-        assert_stall_answered(&store_down, &store_stall, &paying),
-        assert_stall_answered(&scheduler_down, &scheduler_stall, &cancelling),
+        assert_stall_answered(&store_stall, async || send(&store_down, &paying).await),
+        assert_stall_answered(&scheduler_stall, async || {
+            send(&scheduler_down, &cancelling).await
+        }),
     );
     let status = async |id: &OrderId| stack.store().get_order(id).await.unwrap().unwrap().status;
     assert_eq!(status(&to_pay.order_id).await, OrderStatus::Pending);
@@ -297,16 +207,16 @@ async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling
 
 #[tokio::test]
 async fn a_payment_without_a_key_is_completed_by_paying_again() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("kettle", 5990, STOCK).await;
     let placed = Placer::new(&stack).place("gus", &[(&product, UNITS)]).await;
-    let deps = common::deps(
+    let api = context(
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.unreachable_publisher(),
     );
-    let first = send(&deps, &pay("gus", &placed.order_id)).await;
+    let first = send(&api, &pay("gus", &placed.order_id)).await;
     assert_eq!(first.status(), 503);
     let stored = stack
         .store()
@@ -326,14 +236,14 @@ async fn a_payment_without_a_key_is_completed_by_paying_again() {
 
 #[tokio::test]
 async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("kettle", 5990, STOCK).await;
     let placed = Placer::new(&stack)
         .place("hana", &[(&product, UNITS)])
         .await;
     // The Scheduler is down: the order is cancelled, but its timeout stays and nothing is
     // announced.
-    let down = common::deps(
+    let down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.unreachable_scheduler().await,

@@ -7,37 +7,19 @@
 mod common;
 
 use lambda_http::http::Method;
-use orderflow_core::testing::hostile::block_on;
-use orderflow_core::testing::{
-    FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore, RecordingPublisher,
-};
+use orderflow_domain::testing::hostile::block_on;
 use orderflow_http::routes::Operation;
 use orderflow_http::testing::{ApiGatewayRequest, assert_clear_answer};
 use orderflow_types::time;
-use orders_api::Deps;
 use proptest::prelude::*;
-
-type FakeDeps = Deps<
-    InMemoryStore,
-    InMemoryIdempotencyStore,
-    InMemoryScheduler,
-    RecordingPublisher,
-    FixedClock,
->;
-
-fn fake_deps() -> FakeDeps {
-    common::with_clock(
-        InMemoryStore::default(),
-        InMemoryIdempotencyStore::default(),
-        InMemoryScheduler::default(),
-        RecordingPublisher::default(),
-        FixedClock::at(time::parse("2026-11-25T21:00:00Z").expect("time")),
-    )
-}
 
 fn assert_handled(request: ApiGatewayRequest, shown: String) {
     block_on(async {
-        let response = common::send(&fake_deps(), &request).await;
+        let response = common::send(
+            &common::in_memory(time::parse("2026-11-25T21:00:00Z").expect("time")),
+            &request,
+        )
+        .await;
         assert_clear_answer(&response, &shown);
     });
 }

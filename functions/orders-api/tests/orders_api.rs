@@ -2,16 +2,16 @@
 
 mod common;
 
-use common::{Placer, cancel, events_of, healthy, order, pay, send};
-use orderflow_core::Dependency;
-use orderflow_core::testing::faults::{Faulty, When};
-use orderflow_core::testing::stack::LocalStack;
+use common::*;
+use orderflow_domain::Dependency;
+use orderflow_domain::testing::faults::{Faulty, When};
 use orderflow_http::error::code;
 use orderflow_http::identity::DEV_USER_HEADER;
 use orderflow_http::request::MAX_BODY_BYTES;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::routes::Operation;
 use orderflow_http::testing::{ApiGatewayRequest, Coverage, OpenApi, json_body, outcome};
+use orderflow_testing::services::LocalServices;
 use orderflow_types::{CancelReason, EventType, OrderStatus, ProductId};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ fn code_of(response: &lambda_http::Response<lambda_http::Body>) -> (u16, String)
 
 #[tokio::test]
 async fn callers_see_only_their_own_orders_newest_first() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let mug = stack.product("mug", 1450, 10).await;
     let placer = Placer::new(&stack);
     let mut alices = Vec::new();
@@ -30,13 +30,13 @@ async fn callers_see_only_their_own_orders_newest_first() {
         alices.push(placer.place("alice", &[(&mug, 1)]).await.order_id);
     }
     let bobs = placer.place("bob", &[(&mug, 2)]).await;
-    let deps = healthy(&stack);
+    let api = healthy(&stack);
 
     let mut listed = Vec::new();
     let mut query = "limit=2".to_owned();
     loop {
         let page = send(
-            &deps,
+            &api,
             &ApiGatewayRequest::get("/orders")
                 .user("alice")
                 .query(&query),
@@ -57,14 +57,14 @@ async fn callers_see_only_their_own_orders_newest_first() {
     assert_eq!(listed, newest_first);
 
     let own = send(
-        &deps,
+        &api,
         &ApiGatewayRequest::get(format!("/orders/{}", alices[0])).user("alice"),
     )
     .await;
     assert_eq!(own.status(), 200);
     assert_eq!(order(&own).lines[0].product_id, mug);
     let theirs = send(
-        &deps,
+        &api,
         &ApiGatewayRequest::get(format!("/orders/{}", bobs.order_id)).user("alice"),
     )
     .await;
@@ -74,7 +74,7 @@ async fn callers_see_only_their_own_orders_newest_first() {
         cancel("alice", &bobs.order_id),
     ] {
         assert_eq!(
-            code_of(&send(&deps, &attempt).await),
+            code_of(&send(&api, &attempt).await),
             (404, code::ORDER_NOT_FOUND.into())
         );
     }
@@ -83,31 +83,31 @@ async fn callers_see_only_their_own_orders_newest_first() {
 
 #[tokio::test]
 async fn paying_removes_the_timeout_announces_and_is_idempotent() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let mug = stack.product("mug", 1450, 10).await;
     let placed = Placer::new(&stack).place("alice", &[(&mug, 3)]).await;
     assert!(stack.is_scheduled(&placed.order_id).await);
-    let deps = healthy(&stack);
+    let api = healthy(&stack);
 
-    let paid = send(&deps, &pay("alice", &placed.order_id)).await;
+    let paid = send(&api, &pay("alice", &placed.order_id)).await;
     assert_eq!(paid.status(), 200);
     let paid = order(&paid);
     assert_eq!(paid.status, OrderStatus::Paid);
     assert!(!stack.is_scheduled(&placed.order_id).await);
     assert_eq!(stack.stock(&mug).await, 7, "a paid order keeps its stock");
 
-    let again = send(&deps, &pay("alice", &placed.order_id)).await;
+    let again = send(&api, &pay("alice", &placed.order_id)).await;
     assert_eq!(again.status(), 200);
     assert_eq!(order(&again), paid, "paying a paid order is a success");
     let keyed = pay("alice", &placed.order_id).idempotency_key("pay-1");
-    let first = send(&deps, &keyed).await;
+    let first = send(&api, &keyed).await;
     assert_eq!(first.status(), 200, "{}", json_body(&first));
     assert_eq!(
         order(&first),
         paid,
         "a keyed payment of a paid order is a success"
     );
-    let replayed = send(&deps, &keyed).await;
+    let replayed = send(&api, &keyed).await;
     assert_eq!(replayed.status(), 200);
     assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
     assert_eq!(json_body(&replayed), json_body(&first));
@@ -120,7 +120,7 @@ async fn paying_removes_the_timeout_announces_and_is_idempotent() {
         "one paid event per payment that ran"
     );
     let stored = stack.store();
-    let stored = orderflow_core::ports::OrderStore::get_order(&stored, &placed.order_id)
+    let stored = orderflow_domain::ports::OrderStore::get_order(&stored, &placed.order_id)
         .await
         .unwrap()
         .unwrap();
@@ -129,14 +129,14 @@ async fn paying_removes_the_timeout_announces_and_is_idempotent() {
 
 #[tokio::test]
 async fn cancelling_returns_the_stock_notifies_and_announces() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let mug = stack.product("mug", 1450, 10).await;
     let placer = Placer::new(&stack);
     let placed = placer.place("bob", &[(&mug, 4)]).await;
     assert_eq!(stack.stock(&mug).await, 6);
-    let deps = healthy(&stack);
+    let api = healthy(&stack);
 
-    let cancelled = send(&deps, &cancel("bob", &placed.order_id)).await;
+    let cancelled = send(&api, &cancel("bob", &placed.order_id)).await;
     assert_eq!(cancelled.status(), 200);
     let cancelled = order(&cancelled);
     assert_eq!(
@@ -145,12 +145,12 @@ async fn cancelling_returns_the_stock_notifies_and_announces() {
     );
     assert_eq!(stack.stock(&mug).await, 10);
     assert!(!stack.is_scheduled(&placed.order_id).await);
-    let again = send(&deps, &cancel("bob", &placed.order_id)).await;
+    let again = send(&api, &cancel("bob", &placed.order_id)).await;
     assert_eq!(order(&again), cancelled);
     assert_eq!(stack.stock(&mug).await, 10, "returned once");
 
     let notices =
-        json_body(&send(&deps, &ApiGatewayRequest::get("/notifications").user("bob")).await);
+        json_body(&send(&api, &ApiGatewayRequest::get("/notifications").user("bob")).await);
     let notices = notices["items"].as_array().unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0]["kind"], "order_cancelled");
@@ -159,13 +159,13 @@ async fn cancelling_returns_the_stock_notifies_and_announces() {
         format!("{}#order_cancelled", placed.order_id)
     );
 
-    let refused = send(&deps, &pay("bob", &placed.order_id)).await;
+    let refused = send(&api, &pay("bob", &placed.order_id)).await;
     assert_eq!(code_of(&refused), (409, code::ORDER_STATUS_CONFLICT.into()));
     assert_eq!(json_body(&refused)["details"]["status"], "CANCELLED");
 
     let paid = placer.place("bob", &[(&mug, 1)]).await;
-    assert_eq!(send(&deps, &pay("bob", &paid.order_id)).await.status(), 200);
-    let refused = send(&deps, &cancel("bob", &paid.order_id)).await;
+    assert_eq!(send(&api, &pay("bob", &paid.order_id)).await.status(), 200);
+    let refused = send(&api, &cancel("bob", &paid.order_id)).await;
     assert_eq!(code_of(&refused), (409, code::ORDER_STATUS_CONFLICT.into()));
     assert_eq!(json_body(&refused)["details"]["status"], "PAID");
     assert_eq!(stack.stock(&mug).await, 9);
@@ -176,21 +176,21 @@ async fn cancelling_returns_the_stock_notifies_and_announces() {
 
 #[tokio::test]
 async fn products_show_their_stock_and_only_administrators_set_it() {
-    let stack = LocalStack::new(1).await;
-    let deps = healthy(&stack);
+    let stack = LocalServices::new(1).await;
+    let api = healthy(&stack);
     let body = json!({"name": "Stoneware mug", "price_cents": 1450, "stock": 40});
     let customer = ApiGatewayRequest::put("/products/sku-mug")
         .user("bob")
         .claim("cognito:groups", "[customers]")
         .json(&body);
     assert_eq!(
-        code_of(&send(&deps, &customer).await),
+        code_of(&send(&api, &customer).await),
         (403, code::FORBIDDEN.into())
     );
     assert_eq!(
         code_of(
             &send(
-                &deps,
+                &api,
                 &ApiGatewayRequest::get("/products/sku-mug").user("bob")
             )
             .await
@@ -203,14 +203,14 @@ async fn products_show_their_stock_and_only_administrators_set_it() {
         .user("root")
         .claim("cognito:groups", "[admin]")
         .json(&body);
-    let stored = send(&deps, &admin).await;
+    let stored = send(&api, &admin).await;
     assert_eq!(stored.status(), 200);
     assert_eq!(json_body(&stored)["stock"], 40);
 
     let mug = ProductId::parse("sku-mug").unwrap();
     Placer::new(&stack).place("bob", &[(&mug, 15)]).await;
     let shown = send(
-        &deps,
+        &api,
         &ApiGatewayRequest::get("/products/sku-mug").user("bob"),
     )
     .await;
@@ -218,20 +218,20 @@ async fn products_show_their_stock_and_only_administrators_set_it() {
         json_body(&shown),
         json!({"product_id": "sku-mug", "name": "Stoneware mug", "price_cents": 1450, "stock": 25})
     );
-    let listed = json_body(&send(&deps, &ApiGatewayRequest::get("/products").user("bob")).await);
+    let listed = json_body(&send(&api, &ApiGatewayRequest::get("/products").user("bob")).await);
     assert_eq!(listed["items"], json!([json_body(&shown)]));
 }
 
 #[tokio::test]
 async fn every_documented_answer_of_the_orders_api_is_given_as_documented() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let mug = stack.product("mug", 1450, 10).await;
     let placer = Placer::new(&stack);
     let coverage = Coverage::default();
-    let deps = healthy(&stack);
+    let api = healthy(&stack);
     let send = |operation: Operation, request: ApiGatewayRequest| {
-        let (deps, coverage) = (&deps, &coverage);
-        async move { coverage.record(operation, send(deps, &request).await) }
+        let (api, coverage) = (&api, &coverage);
+        async move { coverage.record(operation, send(api, &request).await) }
     };
     let pending = placer.place("erin", &[(&mug, 1)]).await.order_id;
     let to_pay = placer.place("erin", &[(&mug, 1)]).await.order_id;
@@ -425,7 +425,7 @@ async fn every_documented_answer_of_the_orders_api_is_given_as_documented() {
     assert_eq!(code_of(&reused), (422, code::IDEMPOTENCY_KEY_REUSED.into()));
 
     // A key whose request failed and could not be released is held until its lease runs out.
-    let stuck = common::deps(
+    let stuck = context(
         Faulty::new(stack.store(), Dependency::DynamoDb),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
         stack.scheduler(),
@@ -441,7 +441,7 @@ async fn every_documented_answer_of_the_orders_api_is_given_as_documented() {
             cancel("erin", &pending).idempotency_key("stuck-cancel"),
         ),
     ] {
-        stuck.orders.store.fail_next("get_order", When::Before);
+        stuck.storefront.store.fail_next("get_order", When::Before);
         stuck.idempotency.store.fail_next("release", When::Before);
         let failed = coverage.record(operation, common::send(&stuck, &request).await);
         assert_eq!(code_of(&failed), (503, code::SERVICE_UNAVAILABLE.into()));
@@ -453,13 +453,13 @@ async fn every_documented_answer_of_the_orders_api_is_given_as_documented() {
     }
 
     // Server failures: a store without its tables (a deployment fault) and one that is down.
-    let refused = common::deps(
+    let refused = context(
         stack.store_without_tables(),
         stack.idempotency_store(),
         stack.scheduler(),
         stack.publisher(),
     );
-    let down = common::deps(
+    let down = context(
         stack.unreachable_store().await,
         stack.idempotency_store(),
         stack.scheduler(),
@@ -510,9 +510,9 @@ async fn every_documented_answer_of_the_orders_api_is_given_as_documented() {
 
 #[tokio::test]
 async fn post_orders_is_not_this_functions() {
-    let stack = LocalStack::new(1).await;
-    let deps = healthy(&stack);
-    let response = send(&deps, &ApiGatewayRequest::post("/orders").user("u")).await;
+    let stack = LocalServices::new(1).await;
+    let api = healthy(&stack);
+    let response = send(&api, &ApiGatewayRequest::post("/orders").user("u")).await;
     assert_eq!(code_of(&response), (405, code::METHOD_NOT_ALLOWED.into()));
     assert_eq!(response.headers()["allow"], "GET");
 }

@@ -7,14 +7,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Placer, cancel, healthy, order, pay, send};
-use orderflow_core::adapters::system::UuidV7Ids;
-use orderflow_core::events::Consumer;
-use orderflow_core::ports::{OrderStore, TimeoutScheduler};
-use orderflow_core::testing::stack::LocalStack;
-use orderflow_core::testing::{FixedClock, RecordingDeadLetters};
+use common::*;
+use orderflow_adapters::dynamodb::DynamoStore;
+use orderflow_adapters::kafka::KafkaPublisher;
+use orderflow_adapters::system::UuidV7Ids;
+use orderflow_domain::consumer::EventConsumer;
+use orderflow_domain::ports::ConsumerWith;
+use orderflow_domain::ports::{OrderStore, TimeoutScheduler};
+use orderflow_domain::testing::{FixedClock, RecordingDeadLetters};
 use orderflow_http::error::code;
 use orderflow_http::testing::outcome;
+use orderflow_testing::services::LocalServices;
 use orderflow_types::{
     CancelReason, EventType, Order, OrderEvent, OrderId, OrderStatus, ProductId,
 };
@@ -42,7 +45,7 @@ async fn after<T>(delay: Duration, step: impl Future<Output = T>) -> T {
 }
 
 /// Places `ORDERS` orders of 1 to 3 units each.
-async fn place_all(stack: &LocalStack, product: &ProductId) -> Vec<Order> {
+async fn place_all(stack: &LocalServices, product: &ProductId) -> Vec<Order> {
     let placer = Placer::new(stack);
     let mut placed = Vec::new();
     for (n, units) in (0..ORDERS).zip([1, 2, 3].into_iter().cycle()) {
@@ -57,7 +60,11 @@ async fn place_all(stack: &LocalStack, product: &ProductId) -> Vec<Order> {
 
 /// Checks that stock is what it was less what the PAID orders hold, and that no order is left
 /// PENDING or with its timeout.
-async fn assert_settled(stack: &LocalStack, product: &ProductId, orders: &[Order]) -> Vec<Order> {
+async fn assert_settled(
+    stack: &LocalServices,
+    product: &ProductId,
+    orders: &[Order],
+) -> Vec<Order> {
     let mut settled = Vec::new();
     let mut held = 0;
     for placed in orders {
@@ -88,20 +95,20 @@ async fn assert_settled(stack: &LocalStack, product: &ProductId, orders: &[Order
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paying_racing_cancelling_has_exactly_one_winner() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("contested", 100, STOCK).await;
     let orders = place_all(&stack, &product).await;
-    let deps = Arc::new(healthy(&stack));
+    let api = Arc::new(healthy(&stack));
 
     let races = orders.iter().enumerate().map(|(n, placed)| {
-        let deps = Arc::clone(&deps);
+        let api = Arc::clone(&api);
         let (user, id) = (placed.user_id.to_string(), placed.order_id.clone());
         let (pay_after, cancel_after) = head_starts(n);
         tokio::spawn(async move {
             let (paying, cancelling) = (pay(&user, &id), cancel(&user, &id));
             let (paid, cancelled) = tokio::join!(
-                after(pay_after, send(&deps, &paying)),
-                after(cancel_after, send(&deps, &cancelling))
+                after(pay_after, send(&api, &paying)),
+                after(cancel_after, send(&api, &cancelling))
             );
             (outcome(&paid), outcome(&cancelled))
         })
@@ -134,21 +141,17 @@ async fn paying_racing_cancelling_has_exactly_one_winner() {
 /// The order-events consumer, on the stack, as it applies records from the topic, with its clock
 /// past every payment deadline of `orders`: it applies a timeout only once the deadline passed.
 fn consumer(
-    stack: &LocalStack,
+    stack: &LocalServices,
     orders: &[Order],
-) -> Consumer<
-    orderflow_core::adapters::dynamodb::DynamoStore,
-    orderflow_core::adapters::kafka::KafkaPublisher,
-    RecordingDeadLetters,
-    FixedClock,
-    UuidV7Ids,
+) -> EventConsumer<
+    ConsumerWith<DynamoStore, KafkaPublisher, RecordingDeadLetters, FixedClock, UuidV7Ids>,
 > {
     let deadline = orders
         .iter()
         .map(|order| order.payment_due_at)
         .max()
         .unwrap_or_else(chrono::Utc::now);
-    Consumer {
+    EventConsumer {
         store: stack.store(),
         publisher: stack.publisher(),
         dead_letters: RecordingDeadLetters::default(),
@@ -159,11 +162,8 @@ fn consumer(
 
 /// The order's schedule fires: the Scheduler deletes it (ActionAfterCompletion=DELETE) and
 /// order-timeout publishes the event that [`timeout_of`] builds for the consumer to apply.
-async fn fire<S, K, T: TimeoutScheduler, P, C>(
-    deps: &orders_api::Deps<S, K, T, P, C>,
-    id: &OrderId,
-) {
-    deps.orders
+async fn fire<P: ApiPorts>(api: &ApiContext<P>, id: &OrderId) {
+    api.storefront
         .scheduler
         .cancel(id)
         .await
@@ -181,22 +181,22 @@ fn timeout_of(order: &Order) -> OrderEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paying_racing_the_payment_timeout_has_exactly_one_winner() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("contested", 100, STOCK).await;
     let orders = place_all(&stack, &product).await;
-    let deps = Arc::new(healthy(&stack));
+    let api = Arc::new(healthy(&stack));
     let consumer = Arc::new(consumer(&stack, &orders));
 
     let races = orders.iter().enumerate().map(|(n, placed)| {
-        let (deps, consumer) = (Arc::clone(&deps), Arc::clone(&consumer));
+        let (api, consumer) = (Arc::clone(&api), Arc::clone(&consumer));
         let (user, id) = (placed.user_id.to_string(), placed.order_id.clone());
         let timeout = timeout_of(placed);
         let (pay_after, timeout_after) = head_starts(n);
         tokio::spawn(async move {
-            fire(&deps, &id).await;
+            fire(&api, &id).await;
             let paying = pay(&user, &id);
             let (paid, applied) = tokio::join!(
-                after(pay_after, send(&deps, &paying)),
+                after(pay_after, send(&api, &paying)),
                 after(timeout_after, consumer.apply(&timeout))
             );
             applied.unwrap_or_else(|err| panic!("the timeout of {id} failed: {err}"));
@@ -228,22 +228,22 @@ async fn paying_racing_the_payment_timeout_has_exactly_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_racing_the_payment_timeout_returns_the_stock_once() {
-    let stack = LocalStack::new(1).await;
+    let stack = LocalServices::new(1).await;
     let product = stack.product("contested", 100, STOCK).await;
     let orders = place_all(&stack, &product).await;
-    let deps = Arc::new(healthy(&stack));
+    let api = Arc::new(healthy(&stack));
     let consumer = Arc::new(consumer(&stack, &orders));
 
     let races = orders.iter().enumerate().map(|(n, placed)| {
-        let (deps, consumer) = (Arc::clone(&deps), Arc::clone(&consumer));
+        let (api, consumer) = (Arc::clone(&api), Arc::clone(&consumer));
         let (user, id) = (placed.user_id.to_string(), placed.order_id.clone());
         let timeout = timeout_of(placed);
         let (cancel_after, timeout_after) = head_starts(n);
         tokio::spawn(async move {
-            fire(&deps, &id).await;
+            fire(&api, &id).await;
             let cancelling = cancel(&user, &id);
             let (cancelled, applied) = tokio::join!(
-                after(cancel_after, send(&deps, &cancelling)),
+                after(cancel_after, send(&api, &cancelling)),
                 after(timeout_after, consumer.apply(&timeout))
             );
             applied.unwrap_or_else(|err| panic!("the timeout of {id} failed: {err}"));

@@ -11,9 +11,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use orderflow_core::adapters::dynamodb::{DynamoStore, admin};
-use orderflow_core::error::chain;
-use orderflow_core::ports::ProductStore;
+use orderflow_adapters::dynamodb::{DynamoStore, admin};
+use orderflow_domain::error::cause_chain;
+use orderflow_domain::ports::ProductStore;
 use orderflow_types::Product;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("devstack: {}", chain(err.as_ref()));
+            eprintln!("devstack: {}", cause_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use orderflow_core::adapters::kafka::{KafkaAuth, KafkaConfig};
-use orderflow_core::schema::TableNames;
+use orderflow_adapters::config::{ConfigError, Vars};
+use orderflow_adapters::dynamodb::schema::TableNames;
+use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig};
 
 pub struct Settings {
     pub tables: TableNames,
@@ -21,39 +22,27 @@ pub struct Settings {
     pub consumer_group: String,
 }
 
-fn var_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
 impl Settings {
-    pub fn from_env() -> Result<Self, String> {
-        let partitions = var_or("KAFKA_TOPIC_PARTITIONS", "3");
-        let partitions = partitions
-            .parse::<i32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                format!("KAFKA_TOPIC_PARTITIONS must be a positive integer, got {partitions:?}")
-            })?;
-        let payment_timeout = var_or("PAYMENT_TIMEOUT_SECONDS", "1800");
-        let payment_timeout = payment_timeout.parse::<u64>().map_err(|_| {
-            format!("PAYMENT_TIMEOUT_SECONDS must be a whole number, got {payment_timeout:?}")
-        })?;
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars = Vars(|name: &str| std::env::var(name).ok());
+        let partitions = vars.number("KAFKA_TOPIC_PARTITIONS", 3, 1..=1000)?;
+        let payment_timeout = vars.number("PAYMENT_TIMEOUT_SECONDS", 1800, 0..=u32::MAX)?;
         Ok(Self {
-            tables: TableNames::with_prefix(var_or("DYNAMODB_TABLE_PREFIX", "orderflow-local-")),
+            tables: TableNames::with_prefix(vars.or("DYNAMODB_TABLE_PREFIX", "orderflow-local-")),
             kafka: KafkaConfig {
-                bootstrap_servers: var_or("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                bootstrap_servers: vars.or("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                 auth: KafkaAuth::Plaintext,
                 client_id: "orderflow-devstack".into(),
                 delivery_timeout: Duration::from_secs(5),
             },
-            topic: var_or("ORDER_EVENTS_TOPIC", "order-events"),
-            dead_letter_topic: var_or("ORDER_EVENTS_DLQ_TOPIC", "order-events-dlq"),
-            partitions,
-            schedule_group: var_or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
-            lambda_endpoint: var_or("LAMBDA_ENDPOINT", "http://127.0.0.1:9000"),
-            payment_timeout: Duration::from_secs(payment_timeout),
-            consumer_group: var_or("ESM_CONSUMER_GROUP_ID", "orderflow-order-events"),
+            topic: vars.or("ORDER_EVENTS_TOPIC", "order-events"),
+            dead_letter_topic: vars.or("ORDER_EVENTS_DLQ_TOPIC", "order-events-dlq"),
+            // At most 1000 by the range above.
+            partitions: partitions as i32,
+            schedule_group: vars.or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
+            lambda_endpoint: vars.or("LAMBDA_ENDPOINT", "http://127.0.0.1:9000"),
+            payment_timeout: Duration::from_secs(u64::from(payment_timeout)),
+            consumer_group: vars.or("ESM_CONSUMER_GROUP_ID", "orderflow-order-events"),
         })
     }
 }

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orderflow_core::adapters::dynamodb::DynamoStore;
-use orderflow_core::adapters::kafka::read_to_end;
-use orderflow_core::ports::SalesStore;
+use orderflow_adapters::dynamodb::DynamoStore;
+use orderflow_adapters::kafka::read_to_end;
+use orderflow_domain::ports::SalesStore;
 use orderflow_types::api::ErrorBody;
 use orderflow_types::{
     CancelReason, DailySales, Notification, Order, OrderEvent, OrderStatus, Product, ProductId,
@@ -29,7 +29,7 @@ pub struct Stack {
     /// `http://127.0.0.1:9000/lambda-url`: function URLs as `cargo lambda watch` serves them.
     pub function_urls: String,
     pub store: DynamoStore,
-    pub kafka: orderflow_core::adapters::kafka::KafkaConfig,
+    pub kafka: orderflow_adapters::kafka::KafkaConfig,
     pub topic: String,
     pub dead_letter_topic: String,
     /// The event source mapping's consumer group: once its committed offsets reach the end of

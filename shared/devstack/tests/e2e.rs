@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orderflow_core::adapters::dynamodb::DynamoStore;
+use orderflow_adapters::dynamodb::DynamoStore;
 use orderflow_devstack::settings::Settings;
 use orderflow_devstack::story::{self, Stack};
 use orderflow_types::{CancelReason, EventType, NotificationKind, OrderStatus};

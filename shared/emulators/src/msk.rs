@@ -14,11 +14,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orderflow_core::adapters::kafka::{KafkaConfig, raw_record};
-use orderflow_core::adapters::msk::{
-    KafkaBatchResponse, KafkaEventBuilder, partition_key, wire_json,
-};
-use orderflow_core::events::RawRecord;
+use orderflow_adapters::kafka::{KafkaConfig, raw_record};
+use orderflow_adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key, wire_json};
+use orderflow_domain::ports::RawRecord;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode, ScheduleState};
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
+use orderflow_adapters::config::ConfigError;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -55,7 +56,7 @@ pub enum FireTime {
 
 impl FireTime {
     /// Parses `SCHEDULER_FIRE_OFFSET`: a whole number of seconds from -59 to 59, or `minute`.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
         if value == "minute" {
             return Ok(Self::WithinMinute);
         }
@@ -66,8 +67,10 @@ impl FireTime {
             .filter(|seconds| (-59..=59).contains(seconds))
             .map(Self::Offset)
             .ok_or_else(|| {
-                format!(
-                    "SCHEDULER_FIRE_OFFSET must be seconds from -59 to 59 or `minute`, not {value:?}"
+                ConfigError::invalid(
+                    "SCHEDULER_FIRE_OFFSET",
+                    "seconds from -59 to 59 or `minute`",
+                    value,
                 )
             })
     }
@@ -647,7 +650,7 @@ mod tests {
         assert_eq!(FireTime::parse("+10"), Ok(FireTime::Offset(10)));
         assert_eq!(FireTime::parse("minute"), Ok(FireTime::WithinMinute));
         assert_eq!(
-            FireTime::parse("-60").unwrap_err(),
+            FireTime::parse("-60").unwrap_err().to_string(),
             "SCHEDULER_FIRE_OFFSET must be seconds from -59 to 59 or `minute`, not \"-60\""
         );
         assert!(FireTime::parse("early").is_err());

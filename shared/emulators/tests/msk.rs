@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use orderflow_core::testing::local;
 use orderflow_emulators::lambda::{Invoke, InvokeError};
 use orderflow_emulators::msk::{Backoff, Delivered, MskSettings, consumer, deliver_batch};
+use orderflow_testing::local;
 use rdkafka::Offset;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};

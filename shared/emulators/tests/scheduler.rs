@@ -10,9 +10,9 @@ use aws_sdk_scheduler::types::{
     RetryPolicy, ScheduleState, Target,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use orderflow_core::testing::local;
 use orderflow_emulators::lambda::{Invoke, InvokeError, LocalLambda};
 use orderflow_emulators::scheduler::{AsyncInvokeSettings, FireTime, Scheduler, SchedulerSettings};
+use orderflow_testing::local;
 use serde_json::{Value, json};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/orderflow-scheduler";

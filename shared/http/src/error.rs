@@ -4,8 +4,8 @@
 use lambda_http::http::header::{ALLOW, HeaderValue, RETRY_AFTER};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
-use orderflow_core::Error;
-use orderflow_core::error::chain;
+use orderflow_domain::error::cause_chain;
+use orderflow_domain::{Error, Resource};
 use orderflow_types::api::{ErrorBody, FieldError};
 use serde_json::json;
 use tracing::{error, info, warn};
@@ -148,13 +148,13 @@ impl ApiError {
                 "a request with this Idempotency-Key is in progress; retry shortly".into(),
                 None,
             ),
-            Self::Domain(Error::NotFound { kind, id }) => (
+            Self::Domain(Error::NotFound { resource, id }) => (
                 StatusCode::NOT_FOUND,
-                match *kind {
-                    "product" => code::PRODUCT_NOT_FOUND,
-                    _ => code::ORDER_NOT_FOUND,
+                match resource {
+                    Resource::Order => code::ORDER_NOT_FOUND,
+                    Resource::Product => code::PRODUCT_NOT_FOUND,
                 },
-                format!("{kind} {id} not found"),
+                format!("{resource} {id} not found"),
                 None,
             ),
             Self::Domain(Error::WrongStatus { current }) => (
@@ -201,8 +201,8 @@ impl ApiError {
         if status.is_server_error() {
             // Only domain and encoding failures are 5xx; their cause chain is the diagnosis.
             let cause = match &self {
-                Self::Domain(err) => chain(err),
-                Self::Encoding(err) => chain(err),
+                Self::Domain(err) => cause_chain(err),
+                Self::Encoding(err) => cause_chain(err),
                 other => format!("{other:?}"),
             };
             error!(status = status.as_u16(), code, error = %cause, "request failed");
@@ -253,8 +253,8 @@ fn method_list(methods: &[Method]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_core::Dependency;
-    use orderflow_core::error::Shortage;
+    use orderflow_domain::Dependency;
+    use orderflow_domain::error::Shortage;
     use orderflow_types::{OrderStatus, ProductId};
 
     use super::*;
@@ -274,7 +274,7 @@ mod tests {
             ),
             (
                 Error::NotFound {
-                    kind: "order",
+                    resource: Resource::Order,
                     id: "o".into(),
                 },
                 404,
@@ -282,7 +282,7 @@ mod tests {
             ),
             (
                 Error::NotFound {
-                    kind: "product",
+                    resource: Resource::Product,
                     id: "p".into(),
                 },
                 404,
@@ -311,7 +311,7 @@ mod tests {
             ),
             (
                 Error::AlreadyExists {
-                    kind: "order",
+                    resource: Resource::Order,
                     id: "o".into(),
                 },
                 500,

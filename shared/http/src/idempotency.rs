@@ -15,8 +15,8 @@ use chrono::TimeDelta;
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::HeaderValue;
 use lambda_http::{Body, Response};
-use orderflow_core::error::chain;
-use orderflow_core::ports::{
+use orderflow_domain::error::cause_chain;
+use orderflow_domain::ports::{
     Claim, IdempotencyKey, IdempotencyRecord, IdempotencyStore, StoredResponse,
 };
 use orderflow_types::{OrderId, Timestamp};
@@ -114,7 +114,7 @@ impl<K: IdempotencyStore> Idempotency<K> {
         if let Err(err) = outcome {
             // The answer stands; a retry finds the record held until its lease runs out, and then
             // resumes a request whose every step is idempotent.
-            warn!(error = %chain(&err), "idempotency record not updated");
+            warn!(error = %cause_chain(&err), "idempotency record not updated");
         }
         response
     }
@@ -181,7 +181,7 @@ fn replay(stored: StoredResponse) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_core::testing::InMemoryIdempotencyStore;
+    use orderflow_domain::testing::InMemoryIdempotencyStore;
     use orderflow_types::{UserId, time};
 
     use super::*;

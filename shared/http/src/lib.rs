@@ -5,18 +5,21 @@
 //! - [`request`], [`response`]: JSON bodies, pagination, the `Idempotency-Key` header;
 //! - [`idempotency`]: running a POST under its `Idempotency-Key`;
 //! - [`routes`]: the API's routes, which `openapi.yaml` documents (a test holds them together);
-//! - [`settings`]: the environment both functions read.
+//! - [`context`]: what a handler works with: the use cases on their ports, idempotency, identity.
+//!
+//! The crate depends on the domain only; the functions' wiring onto AWS is
+//! `orderflow_adapters::api`.
 //!
 //! With the `testing` feature, [`testing`] builds API Gateway requests and compares what the
 //! handlers answer with the OpenAPI document.
 
+pub mod context;
 pub mod error;
 pub mod idempotency;
 pub mod identity;
 pub mod request;
 pub mod response;
 pub mod routes;
-pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -26,6 +29,7 @@ use lambda_http::{Body, Request, Response};
 use orderflow_types::OrderId;
 use tracing::{Instrument, Span, field, info, info_span};
 
+pub use context::ApiContext;
 pub use error::ApiError;
 
 /// Answers `request` with `handler` inside a span that carries the request id (and the order id,

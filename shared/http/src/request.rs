@@ -2,7 +2,7 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use orderflow_core::ports::{IdempotencyKey, PageRequest};
+use orderflow_domain::ports::{IdempotencyKey, PageRequest};
 use orderflow_types::UserId;
 use serde::de::DeserializeOwned;
 

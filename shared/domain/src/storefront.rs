@@ -1,0 +1,745 @@
+//! The order use cases behind the API: place, read, pay and cancel orders; a user's orders and
+//! notifications; products and their stock.
+//!
+//! Placing an order touches three systems that share no transaction: the Scheduler, DynamoDB and
+//! Kafka. The steps are ordered so that a failure between any two leaves nothing stuck, and each
+//! is idempotent, so running [`Storefront::place`] again for the same order id finishes what an
+//! earlier run left undone and applies nothing twice:
+//!
+//! 1. The payment timeout is scheduled first. Stock is only ever reserved for an order that
+//!    already has its timeout, so no failure can hold stock forever.
+//! 2. The order is stored and its stock reserved in one transaction. If that fails for lack of
+//!    stock, the schedule is removed (best effort: a timeout for an order that never existed is
+//!    dead-lettered by the consumer). An order placed before under the same id is resumed.
+//! 3. `created` is published. If that fails the order stands; a retry publishes it.
+
+use chrono::TimeDelta;
+use orderflow_types::api::PutProductRequest;
+use orderflow_types::{
+    CancelReason, EventType, Notification, NotificationKind, Order, OrderEvent, OrderId, OrderLine,
+    OrderStatus, PaymentTimeout, Product, ProductId, Quantity, Timestamp, UserId,
+};
+use tracing::{debug, info, instrument, warn};
+
+use crate::error::{Error, Resource, Result, cause_chain};
+use crate::metrics::{self, Metric};
+use crate::ports::{
+    ApiPorts, Clock, EventPublisher, NotificationStore, OrderStore, Page, PageRequest,
+    ProductStore, TimeoutScheduler, Transition,
+};
+
+/// The use cases behind the API: orders, their payment and cancellation, the caller's
+/// notifications, and the product catalogue with its stock.
+pub struct Storefront<P: ApiPorts> {
+    pub store: P::Store,
+    pub scheduler: P::Scheduler,
+    pub publisher: P::Publisher,
+    pub clock: P::Clock,
+    /// How long a new order holds its stock; unpaid after that, it is cancelled.
+    pub payment_timeout: TimeDelta,
+}
+
+/// An order as its owner asked for it: validated, with lines of the same product merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Chosen by the caller, so that a retry places this order rather than a second one.
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub items: Vec<(ProductId, Quantity)>,
+    /// When the request was first accepted: the order's creation time, which its payment
+    /// deadline follows from. A retry passes the same time, so the order's times do not move.
+    pub accepted_at: Timestamp,
+}
+
+/// The notification a customer's own cancellation leaves; the consumer writes the same id when
+/// it sees the `cancelled` event, which then changes nothing.
+const CANCELLED_MESSAGE: &str = "Your order was cancelled.";
+
+impl<P: ApiPorts> Storefront<P> {
+    /// Places `new`: schedules its payment timeout, reserves its stock and stores it as PENDING,
+    /// and publishes `created` (see the module documentation for why in this order). Calling it
+    /// again with the same order id completes an earlier call and returns the same order.
+    ///
+    /// Fails with [`Error::UnknownProducts`] or [`Error::OutOfStock`] when nothing was reserved,
+    /// and with [`Error::Validation`] for a retry that comes after the order's payment deadline
+    /// when the order was never placed: it can no longer be.
+    #[instrument(skip_all, fields(order_id = %new.order_id, lines = new.items.len()))]
+    pub async fn place(&self, new: &NewOrder) -> Result<Order> {
+        let due_at = new.accepted_at + self.payment_timeout;
+        if self.clock.now() >= due_at {
+            // A schedule created now would be in the past; only an order placed before can stand.
+            let Some(placed) = self.placed_before(new).await? else {
+                return Err(Error::Validation(format!(
+                    "order {} was not placed before its payment deadline {}; send it again \
+                     with a new Idempotency-Key",
+                    new.order_id,
+                    orderflow_types::time::format(&due_at)
+                )));
+            };
+            self.announce(&placed, EventType::Created, placed.created_at)
+                .await?;
+            return Ok(placed);
+        }
+        let lines = self.priced_lines(&new.items).await?;
+        let order = Order::new_pending(
+            new.order_id.clone(),
+            new.user_id.clone(),
+            lines,
+            new.accepted_at,
+            due_at,
+        );
+        self.scheduler
+            .schedule(&PaymentTimeout {
+                order_id: order.order_id.clone(),
+                user_id: order.user_id.clone(),
+                payment_due_at: due_at,
+            })
+            .await?;
+        let order = match self.store.place_order(&order).await {
+            Ok(()) => {
+                info!(
+                    total_cents = order.total_cents,
+                    "stock reserved; order is PENDING"
+                );
+                metrics::count(Metric::OrdersPlaced);
+                order
+            }
+            Err(Error::AlreadyExists { .. }) => {
+                let placed =
+                    self.placed_before(new)
+                        .await?
+                        .ok_or_else(|| Error::AlreadyExists {
+                            resource: Resource::Order,
+                            id: new.order_id.to_string(),
+                        })?;
+                debug!("the order was placed by an earlier attempt; resuming it");
+                placed
+            }
+            Err(err @ (Error::OutOfStock(_) | Error::UnknownProducts(_))) => {
+                if matches!(err, Error::OutOfStock(_)) {
+                    metrics::count(Metric::OrdersSoldOut);
+                }
+                self.remove_timeout(&order.order_id).await;
+                return Err(err);
+            }
+            // The order may or may not be stored; either way its timeout stays, so its stock
+            // cannot stay reserved.
+            Err(err) => return Err(err),
+        };
+        self.announce(&order, EventType::Created, order.created_at)
+            .await?;
+        Ok(order)
+    }
+
+    /// The caller's order. Another user's order is [`Error::NotFound`], as if it did not exist.
+    #[instrument(skip_all, fields(order_id = %id))]
+    pub async fn get(&self, user: &UserId, id: &OrderId) -> Result<Order> {
+        match self.store.get_order(id).await? {
+            Some(order) if &order.user_id == user => Ok(order),
+            _ => Err(Error::NotFound {
+                resource: Resource::Order,
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// The caller's orders, newest first.
+    pub async fn list(&self, user: &UserId, page: &PageRequest) -> Result<Page<Order>> {
+        self.store.list_orders(user, page).await
+    }
+
+    /// PENDING → PAID, then the timeout is removed and `paid` published. Paying a paid order
+    /// succeeds and repeats the last two steps, which is how a retry completes a payment whose
+    /// event was not published; the consumer counts a sale once however often it sees it. A
+    /// cancelled order fails with [`Error::WrongStatus`].
+    #[instrument(skip_all, fields(order_id = %id))]
+    pub async fn pay(&self, user: &UserId, id: &OrderId) -> Result<Order> {
+        let order = self.get(user, id).await?;
+        let current = match order.status {
+            OrderStatus::Pending => match self.store.mark_paid(id, self.clock.now()).await? {
+                Transition::Applied(paid) => {
+                    info!("order paid");
+                    metrics::count(Metric::OrdersPaid);
+                    paid
+                }
+                Transition::NotPending(current) => current,
+            },
+            _ => order,
+        };
+        if current.status != OrderStatus::Paid {
+            return Err(Error::WrongStatus {
+                current: current.status,
+            });
+        }
+        self.scheduler.cancel(id).await?;
+        // The time of the payment, not of this call, so that a repeated event says the same.
+        self.announce(&current, EventType::Paid, current.updated_at)
+            .await?;
+        Ok(current)
+    }
+
+    /// The owner's cancellation: PENDING → CANCELLED with the stock returned and the user
+    /// notified in one transaction, then the timeout is removed and `cancelled` published.
+    /// Cancelling an order its owner cancelled before repeats the last two steps; an order
+    /// cancelled by its payment timeout is returned as it is (the timeout path announced it); a
+    /// paid order fails with [`Error::WrongStatus`].
+    #[instrument(skip_all, fields(order_id = %id))]
+    pub async fn cancel(&self, user: &UserId, id: &OrderId) -> Result<Order> {
+        let order = self.get(user, id).await?;
+        let current = match order.status {
+            OrderStatus::Pending => {
+                let now = self.clock.now();
+                let notice = Notification::new(
+                    order.user_id.clone(),
+                    order.order_id.clone(),
+                    NotificationKind::OrderCancelled,
+                    CANCELLED_MESSAGE,
+                    now,
+                );
+                match self
+                    .store
+                    .cancel_order(&order, CancelReason::Customer, &notice, now)
+                    .await?
+                {
+                    Transition::Applied(cancelled) => {
+                        info!("order cancelled by its owner; stock returned");
+                        cancelled
+                    }
+                    Transition::NotPending(current) => current,
+                }
+            }
+            _ => order,
+        };
+        match (current.status, current.cancel_reason) {
+            (OrderStatus::Cancelled, Some(CancelReason::Customer)) => {
+                self.scheduler.cancel(id).await?;
+                self.announce(&current, EventType::Cancelled, current.updated_at)
+                    .await?;
+                Ok(current)
+            }
+            (OrderStatus::Cancelled, _) => Ok(current),
+            (status, _) => Err(Error::WrongStatus { current: status }),
+        }
+    }
+
+    /// Each line with its product's current price; every unknown product is named.
+    async fn priced_lines(&self, items: &[(ProductId, Quantity)]) -> Result<Vec<OrderLine>> {
+        let mut lines = Vec::with_capacity(items.len());
+        let mut unknown = Vec::new();
+        // One read per line, in turn: an order has at most 50 lines, most have a few.
+        for (product_id, quantity) in items {
+            match self.store.get_product(product_id).await? {
+                Some(product) => lines.push(OrderLine {
+                    product_id: product_id.clone(),
+                    quantity: *quantity,
+                    unit_price_cents: product.price_cents,
+                }),
+                None => unknown.push(product_id.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(lines)
+        } else {
+            Err(Error::UnknownProducts(unknown))
+        }
+    }
+
+    /// The order an earlier attempt of `new` placed, if any. An order under the same id that is
+    /// not this one is a conflict no retry resolves.
+    async fn placed_before(&self, new: &NewOrder) -> Result<Option<Order>> {
+        let Some(order) = self.store.get_order(&new.order_id).await? else {
+            return Ok(None);
+        };
+        let same_items = order.lines.len() == new.items.len()
+            && order
+                .lines
+                .iter()
+                .zip(&new.items)
+                .all(|(line, (product, quantity))| {
+                    &line.product_id == product && line.quantity == *quantity
+                });
+        if order.user_id == new.user_id && same_items {
+            Ok(Some(order))
+        } else {
+            Err(Error::AlreadyExists {
+                resource: Resource::Order,
+                id: new.order_id.to_string(),
+            })
+        }
+    }
+
+    /// Removes the timeout of an order that was not placed. A failure is logged, not returned:
+    /// the caller's answer does not depend on it, and a timeout that fires for an order that
+    /// does not exist is dead-lettered by the consumer.
+    async fn remove_timeout(&self, id: &OrderId) {
+        if let Err(err) = self.scheduler.cancel(id).await {
+            warn!(error = %cause_chain(&err), "the timeout of an order that was not placed stays; it will be dead-lettered when it fires");
+        }
+    }
+
+    async fn announce(&self, order: &Order, event_type: EventType, at: Timestamp) -> Result<()> {
+        let event = OrderEvent::new(
+            order.order_id.clone(),
+            order.user_id.clone(),
+            event_type,
+            at,
+        );
+        self.publisher.publish(&event).await?;
+        info!(event_type = %event_type, "event published");
+        Ok(())
+    }
+}
+
+impl<P: ApiPorts> Storefront<P> {
+    /// The caller's in-app notifications, newest first.
+    pub async fn notifications(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Notification>> {
+        self.store.list_notifications(user, page).await
+    }
+}
+
+/// The most a unit may cost. With at most 1000 units on each of at most 50 lines, an order's
+/// total stays far from overflowing.
+pub const MAX_PRICE_CENTS: u64 = 1_000_000_000;
+/// The most stock a product may have: any real inventory, and far from DynamoDB's number limits.
+pub const MAX_STOCK: u64 = 1_000_000_000_000;
+/// The longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+impl<P: ApiPorts> Storefront<P> {
+    #[instrument(skip_all, fields(product_id = %id))]
+    pub async fn product(&self, id: &ProductId) -> Result<Product> {
+        self.store
+            .get_product(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                resource: Resource::Product,
+                id: id.to_string(),
+            })
+    }
+
+    /// Products with their available stock, in no particular order.
+    pub async fn products(&self, page: &PageRequest) -> Result<Page<Product>> {
+        self.store.list_products(page).await
+    }
+
+    /// Creates or replaces a product, setting its price and available stock. Only
+    /// administrators may; the caller checks that.
+    #[instrument(skip_all, fields(product_id = %id))]
+    pub async fn put_product(
+        &self,
+        id: &ProductId,
+        request: &PutProductRequest,
+    ) -> Result<Product> {
+        let name = request.name.trim();
+        let mut problems = Vec::new();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            problems.push(format!("name must have 1 to {MAX_NAME_CHARS} characters"));
+        }
+        if request.price_cents > MAX_PRICE_CENTS {
+            problems.push(format!("price_cents must be at most {MAX_PRICE_CENTS}"));
+        }
+        if request.stock > MAX_STOCK {
+            problems.push(format!("stock must be at most {MAX_STOCK}"));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(problems.join("; ")));
+        }
+        let product = Product {
+            product_id: id.clone(),
+            name: name.to_owned(),
+            price_cents: request.price_cents,
+            stock: request.stock,
+        };
+        self.store.put_product(&product).await?;
+        info!(stock = product.stock, "product stock set");
+        Ok(product)
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use orderflow_types::time;
+
+    use super::*;
+    use crate::testing::{
+        FakeApi, FixedClock, InMemoryScheduler, InMemoryStore, RecordingPublisher,
+    };
+
+    type TestOrders = Storefront<FakeApi>;
+
+    fn start() -> Timestamp {
+        time::parse("2026-11-25T20:00:00Z").unwrap()
+    }
+
+    async fn orders_with(products: &[(&str, u64, u64)]) -> TestOrders {
+        let store = InMemoryStore::default();
+        for &(id, price_cents, stock) in products {
+            store
+                .put_product(&Product {
+                    product_id: ProductId::parse(id).unwrap(),
+                    name: id.to_uppercase(),
+                    price_cents,
+                    stock,
+                })
+                .await
+                .unwrap();
+        }
+        Storefront {
+            store,
+            scheduler: InMemoryScheduler::default(),
+            publisher: RecordingPublisher::default(),
+            clock: FixedClock::at(start()),
+            payment_timeout: TimeDelta::minutes(30),
+        }
+    }
+
+    fn new_order(id: &str, user: &str, items: &[(&str, u64)]) -> NewOrder {
+        NewOrder {
+            order_id: OrderId::parse(id).unwrap(),
+            user_id: UserId::parse(user).unwrap(),
+            items: items
+                .iter()
+                .map(|&(p, q)| (ProductId::parse(p).unwrap(), Quantity::new(q).unwrap()))
+                .collect(),
+            accepted_at: start(),
+        }
+    }
+
+    async fn stock(orders: &TestOrders, id: &str) -> u64 {
+        orders
+            .product(&ProductId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .stock
+    }
+
+    fn event_types(orders: &TestOrders) -> Vec<(String, EventType)> {
+        orders
+            .publisher
+            .events()
+            .into_iter()
+            .map(|e| (e.order_id.to_string(), e.event_type))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn placing_reserves_schedules_the_deadline_and_announces() {
+        let orders = orders_with(&[("a", 250, 5), ("b", 1000, 1)]).await;
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 2), ("b", 1)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (order.status, order.total_cents),
+            (OrderStatus::Pending, 1500)
+        );
+        assert_eq!(order.payment_due_at, start() + TimeDelta::minutes(30));
+        assert_eq!(
+            (stock(&orders, "a").await, stock(&orders, "b").await),
+            (3, 0)
+        );
+        let pending = orders.scheduler.pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].payment_due_at, order.payment_due_at);
+        assert_eq!(event_types(&orders), [("o-1".into(), EventType::Created)]);
+    }
+
+    #[tokio::test]
+    async fn placing_the_same_order_again_resumes_it_and_reserves_once() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let new = new_order("o-1", "u-1", &[("a", 2)]);
+        let first = orders.place(&new).await.unwrap();
+        orders.clock.advance(TimeDelta::minutes(5));
+        let again = orders.place(&new).await.unwrap();
+        assert_eq!(again, first, "the same order, with its original times");
+        assert_eq!(stock(&orders, "a").await, 3);
+        assert_eq!(orders.scheduler.pending().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_order_id_taken_by_another_order_is_a_conflict() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        orders
+            .place(&new_order("o-1", "u-1", &[("a", 1)]))
+            .await
+            .unwrap();
+        let err = orders
+            .place(&new_order("o-1", "u-2", &[("a", 1)]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
+        assert_eq!(stock(&orders, "a").await, 4);
+    }
+
+    #[tokio::test]
+    async fn lacking_stock_reserves_nothing_and_removes_the_timeout() {
+        let orders = orders_with(&[("a", 100, 1), ("b", 100, 5)]).await;
+        let err = orders
+            .place(&new_order("o-1", "u-1", &[("b", 2), ("a", 2)]))
+            .await
+            .unwrap_err();
+        match err {
+            Error::OutOfStock(short) => {
+                assert_eq!(short.len(), 1);
+                assert_eq!((short[0].product_id.as_str(), short[0].available), ("a", 1));
+            }
+            other => panic!("expected OutOfStock, got {other:?}"),
+        }
+        assert_eq!(
+            (stock(&orders, "a").await, stock(&orders, "b").await),
+            (1, 5)
+        );
+        assert!(orders.scheduler.pending().is_empty());
+        assert!(orders.publisher.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_products_are_named_before_anything_is_scheduled() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let err = orders
+            .place(&new_order(
+                "o-1",
+                "u-1",
+                &[("ghost", 1), ("a", 1), ("phantom", 2)],
+            ))
+            .await
+            .unwrap_err();
+        match err {
+            Error::UnknownProducts(ids) => {
+                let ids: Vec<_> = ids.iter().map(ProductId::as_str).collect();
+                assert_eq!(ids, ["ghost", "phantom"]);
+            }
+            other => panic!("expected UnknownProducts, got {other:?}"),
+        }
+        assert!(orders.scheduler.pending().is_empty());
+        assert_eq!(stock(&orders, "a").await, 5);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_the_deadline_finishes_a_placed_order_but_places_no_new_one() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let placed = new_order("o-1", "u-1", &[("a", 1)]);
+        orders.place(&placed).await.unwrap();
+        orders.clock.advance(TimeDelta::minutes(31));
+        assert_eq!(
+            orders.place(&placed).await.unwrap().order_id,
+            placed.order_id
+        );
+
+        let never_placed = new_order("o-2", "u-1", &[("a", 1)]);
+        let err = orders.place(&never_placed).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Validation(ref m) if m.contains("payment deadline")),
+            "{err:?}"
+        );
+        assert_eq!(stock(&orders, "a").await, 4);
+        assert_eq!(orders.scheduler.pending().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn another_users_order_does_not_exist_for_the_caller() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 1)]))
+            .await
+            .unwrap();
+        let stranger = UserId::parse("u-2").unwrap();
+        for result in [
+            orders.get(&stranger, &order.order_id).await,
+            orders.pay(&stranger, &order.order_id).await,
+            orders.cancel(&stranger, &order.order_id).await,
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::NotFound {
+                        resource: Resource::Order,
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+        assert_eq!(
+            orders.get(&order.user_id, &order.order_id).await.unwrap(),
+            order
+        );
+    }
+
+    #[tokio::test]
+    async fn paying_twice_succeeds_and_a_cancelled_order_cannot_be_paid() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        orders.clock.advance(TimeDelta::minutes(3));
+        let paid = orders.pay(&order.user_id, &order.order_id).await.unwrap();
+        assert_eq!(
+            (paid.status, paid.updated_at),
+            (OrderStatus::Paid, start() + TimeDelta::minutes(3))
+        );
+        assert!(orders.scheduler.pending().is_empty());
+        orders.clock.advance(TimeDelta::minutes(1));
+        assert_eq!(
+            orders.pay(&order.user_id, &order.order_id).await.unwrap(),
+            paid
+        );
+        let paid_events: Vec<_> = orders
+            .publisher
+            .events()
+            .into_iter()
+            .filter(|e| e.event_type == EventType::Paid)
+            .collect();
+        assert_eq!(paid_events.len(), 2, "a retry publishes again");
+        assert!(
+            paid_events
+                .iter()
+                .all(|e| e.occurred_at == Some(paid.updated_at))
+        );
+        let err = orders
+            .cancel(&order.user_id, &order.order_id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongStatus {
+                    current: OrderStatus::Paid
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(stock(&orders, "a").await, 3);
+
+        let other = orders
+            .place(&new_order("o-2", "u-1", &[("a", 1)]))
+            .await
+            .unwrap();
+        orders
+            .cancel(&other.user_id, &other.order_id)
+            .await
+            .unwrap();
+        let err = orders
+            .pay(&other.user_id, &other.order_id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongStatus {
+                    current: OrderStatus::Cancelled
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancelling_returns_stock_notifies_and_announces() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        let cancelled = orders
+            .cancel(&order.user_id, &order.order_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (cancelled.status, cancelled.cancel_reason),
+            (OrderStatus::Cancelled, Some(CancelReason::Customer))
+        );
+        assert_eq!(stock(&orders, "a").await, 5);
+        assert!(orders.scheduler.pending().is_empty());
+        let again = orders
+            .cancel(&order.user_id, &order.order_id)
+            .await
+            .unwrap();
+        assert_eq!(again, cancelled);
+        assert_eq!(stock(&orders, "a").await, 5, "stock is returned once");
+        let notices = orders
+            .notifications(&order.user_id, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(notices.items.len(), 1);
+        assert_eq!(notices.items[0].notification_id, "o-1#order_cancelled");
+        assert_eq!(
+            event_types(&orders),
+            [
+                ("o-1".into(), EventType::Created),
+                ("o-1".into(), EventType::Cancelled),
+                ("o-1".into(), EventType::Cancelled),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_order_cancelled_by_its_timeout_is_returned_as_it_is() {
+        let orders = orders_with(&[("a", 100, 5)]).await;
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        let notice = Notification::new(
+            order.user_id.clone(),
+            order.order_id.clone(),
+            NotificationKind::OrderCancelled,
+            "not paid in time",
+            start(),
+        );
+        orders
+            .store
+            .cancel_order(&order, CancelReason::PaymentTimeout, &notice, start())
+            .await
+            .unwrap();
+        let current = orders
+            .cancel(&order.user_id, &order.order_id)
+            .await
+            .unwrap();
+        assert_eq!(current.cancel_reason, Some(CancelReason::PaymentTimeout));
+        assert_eq!(event_types(&orders), [("o-1".into(), EventType::Created)]);
+    }
+
+    #[tokio::test]
+    async fn product_updates_are_validated_before_they_are_stored() {
+        let orders = orders_with(&[]).await;
+        let id = ProductId::parse("sku-1").unwrap();
+        let put = |name: &str, price_cents, stock| PutProductRequest {
+            name: name.into(),
+            price_cents,
+            stock,
+        };
+        let product = orders
+            .put_product(&id, &put("  Mug ", 1450, 40))
+            .await
+            .unwrap();
+        assert_eq!((product.name.as_str(), product.stock), ("Mug", 40));
+        assert_eq!(orders.product(&id).await.unwrap(), product);
+        let err = orders
+            .put_product(&id, &put(" ", MAX_PRICE_CENTS + 1, MAX_STOCK + 1))
+            .await
+            .unwrap_err();
+        match err {
+            Error::Validation(message) => {
+                for field in ["name", "price_cents", "stock"] {
+                    assert!(message.contains(field), "{message}");
+                }
+            }
+            other => panic!("expected Validation, got {other:?}"),
+        }
+        assert_eq!(orders.product(&id).await.unwrap().stock, 40);
+        let missing = ProductId::parse("nope").unwrap();
+        assert!(matches!(
+            orders.product(&missing).await,
+            Err(Error::NotFound {
+                resource: Resource::Product,
+                ..
+            })
+        ));
+    }
+}
