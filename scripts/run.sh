@@ -109,6 +109,8 @@ kill -0 "${pids[-1]}" 2>/dev/null || { tail -n 20 "$LOG_DIR/emulators.log" >&2; 
 
 if [[ $mode == e2e ]]; then
   say "running the end-to-end test"
+  # The test ends by scanning the logs of this run for secrets.
+  export ORDERFLOW_LOG_DIR=$LOG_DIR
   bash scripts/cargo-test.sh --locked -p orderflow-devstack --test e2e -- --ignored --nocapture
   exit
 fi

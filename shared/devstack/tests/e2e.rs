@@ -1,6 +1,7 @@
 //! The whole pipeline, end to end: the story of `devstack story`, run against the local stack that
 //! `scripts/run.sh` starts (moto, the Kafka broker, every function under `cargo lambda watch`, the
 //! MSK and Scheduler emulators). `make e2e` (part of `make test`) starts that stack and runs this.
+//! At the end it sends requests carrying secrets and scans every log of the run for them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,4 +143,111 @@ async fn the_story_ends_with_every_order_settled_and_stock_conserved() {
     assert_eq!(count(carol, EventType::Timeout), 1);
     assert!(count(carol, EventType::Cancelled) >= 1);
     assert_eq!(report.dead_letters, 0, "no record was dead-lettered");
+
+    assert_no_secret_is_logged(&stack.function_urls).await;
+}
+
+/// Sends what a client may send and no log line may carry (a bearer token, an API key, a session
+/// cookie, a card number in a body field), each holding a value unique to this run, then reads
+/// every log the functions and the emulators wrote during the run: none of those values may be in
+/// it, nor anything shaped like a credential.
+async fn assert_no_secret_is_logged(function_urls: &str) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    let canary = |what: &str| format!("canary{what}{nanos}x{}", std::process::id());
+    let (token, api_key, cookie, card) = (
+        canary("token"),
+        canary("apikey"),
+        canary("cookie"),
+        canary("card"),
+    );
+    let http = reqwest::Client::new();
+    let with_token = http
+        .get(format!("{function_urls}/orders-api/orders"))
+        .header("x-dev-user", "eve")
+        .header(
+            "authorization",
+            format!("Bearer eyJhbGciOiJIUzI1NiJ9.{token}.c2ln"),
+        )
+        .send()
+        .await
+        .expect("a request with a bearer token");
+    let with_body = http
+        .post(format!("{function_urls}/create-order/orders"))
+        .header("x-dev-user", "eve")
+        .header("x-api-key", &api_key)
+        .header("cookie", format!("session={cookie}"))
+        .json(&serde_json::json!({
+            "items": [{"product_id": "sku-mug", "quantity": 1}],
+            "card_number": card,
+        }))
+        .send()
+        .await
+        .expect("a request with a card number");
+    println!(
+        "secrets sent: a bearer token ({}), an API key, a cookie and a card number ({})",
+        with_token.status(),
+        with_body.status()
+    );
+    // The functions log a request before they answer it; the emulators' lines come from the
+    // story, which is over.
+    let dir =
+        std::env::var("ORDERFLOW_LOG_DIR").expect("ORDERFLOW_LOG_DIR (scripts/run.sh sets it)");
+    let mut lines = 0;
+    let mut found = Vec::new();
+    for log in ["lambda.log", "emulators.log"] {
+        let path = std::path::Path::new(&dir).join(log);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        for (n, line) in text.lines().enumerate() {
+            lines += 1;
+            let lower = line.to_lowercase();
+            let secret = [&token, &api_key, &cookie, &card]
+                .iter()
+                .any(|value| line.contains(value.as_str()));
+            let credential_shaped = CREDENTIAL_MARKERS
+                .iter()
+                .any(|marker| lower.contains(marker))
+                || has_access_key_id(line);
+            if secret || credential_shaped {
+                found.push(format!("{log}:{}: {line}", n + 1));
+            }
+        }
+    }
+    println!(
+        "log scan: {lines} lines in 2 logs, 4 secrets and {} credential shapes looked for, {} found",
+        CREDENTIAL_MARKERS.len() + 1,
+        found.len()
+    );
+    assert!(
+        found.is_empty(),
+        "secrets in the logs:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Lower-case text that only a logged credential or request header would put in a log line.
+const CREDENTIAL_MARKERS: &[&str] = &[
+    "authorization:",
+    "\"authorization\"",
+    "bearer ",
+    "eyjhbgci",
+    "x-api-key",
+    "cookie",
+    "aws_secret_access_key",
+    "x-amz-security-token",
+    "private key-----",
+];
+
+/// An AWS access key id: `AKIA` or `ASIA` and 16 upper-case letters or digits.
+fn has_access_key_id(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.windows(20).any(|window| {
+        (window.starts_with(b"AKIA") || window.starts_with(b"ASIA"))
+            && window[4..]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
 }
