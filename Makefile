@@ -87,14 +87,14 @@ lint: ## Check formatting and run clippy with warnings as errors
 test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
 	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
-	@bash scripts/step.sh "end-to-end story through every function (~1 min; first build: ~2 min more)" $(MAKE) e2e
+	@bash scripts/step.sh "end-to-end story through every function and API fuzzing (~2 min; first build: ~2 min more)" $(MAKE) e2e
 	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
 	$(SERVICES) setup
 	$(SERVICES) with -- bash scripts/run.sh run
 
-e2e: ## Start the whole pipeline on fresh tables and topics and run the end-to-end test
+e2e: ## Start the whole pipeline on fresh tables and topics; run the end-to-end test and the API fuzzing
 	$(SERVICES) with -- bash scripts/run.sh e2e
 
 package: ## Build every function's Lambda zip (target/lambda/<function>/bootstrap.zip)

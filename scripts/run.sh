@@ -7,7 +7,8 @@
 #
 #   scripts/run.sh run   start it all, tell the story, keep it running until Ctrl-C
 #   scripts/run.sh e2e   start it all on fresh tables and topics, run the
-#                        end-to-end test, stop everything; exit with the test's status
+#                        end-to-end test and the API fuzzing run (schemathesis),
+#                        stop everything; exit with their status
 #
 # Run it through `make run` / `make e2e`, which first start moto and tansu
 # (and stop afterwards the ones they started).
@@ -112,6 +113,7 @@ if [[ $mode == e2e ]]; then
   # The test ends by scanning the logs of this run for secrets.
   export ORDERFLOW_LOG_DIR=$LOG_DIR
   bash scripts/cargo-test.sh --locked -p orderflow-devstack --test e2e -- --ignored --nocapture
+  bash scripts/infra.sh api-fuzz "$LAMBDA_ENDPOINT"
   exit
 fi
 
