@@ -19,6 +19,7 @@ use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
@@ -360,4 +361,57 @@ async fn a_timeout_that_cannot_be_removed_after_a_failed_reservation_does_not_ch
     assert_eq!(stack.schedule_names().await.len(), 1);
     assert!(stack.order_ids().await.is_empty());
     assert_eq!(stack.stock(&product).await, 1);
+}
+
+/// The DynamoDB calls of `POST /orders` with an `Idempotency-Key`, in order.
+const DYNAMODB_CALLS: [&str; 4] = ["claim", "get_product", "place_order", "complete"];
+
+/// Each DynamoDB call of `POST /orders` is applied and its response lost on the wire (the
+/// connection reset before the answer arrives): the SDK retries it, and the request still ends
+/// with one order, reserved once, answered 201 and replayed alike.
+#[tokio::test]
+async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_places_the_order_once() {
+    let stack = LocalServices::new(1).await;
+    let proxy = FaultProxy::before_moto().await;
+    let api = context(
+        stack.proxied_store(&proxy).await,
+        stack.proxied_idempotency_store(&proxy).await,
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    for (n, call) in DYNAMODB_CALLS.into_iter().enumerate() {
+        let product = stack.product(&format!("lost-{call}"), 100, STOCK).await;
+        let user = format!("user-lost-{n}");
+        let request = order_request(&user, &[(&product, UNITS)]).idempotency_key(call);
+        let first = proxy.responses();
+        proxy.lose_response(first + n);
+        let answered = send(&api, &request).await;
+        println!(
+            "response to {call} lost: {} after {} responses",
+            answered.status(),
+            proxy.responses() - first
+        );
+        assert_eq!(answered.status(), 201, "{call}: {}", json_body(&answered));
+        assert_eq!(proxy.resets(), n + 1, "{call}: the response was lost");
+        let id = order_id(&answered);
+        assert_eq!(
+            stack.stock(&product).await,
+            STOCK - UNITS,
+            "{call}: reserved once"
+        );
+        let orders = stack
+            .store()
+            .list_orders(&UserId::parse(&user).unwrap(), &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(orders.items.len(), 1, "{call}: one order");
+        assert!(stack.is_scheduled(&id).await, "{call}: scheduled");
+        let replayed = send(&api, &request).await;
+        assert_eq!(
+            json_body(&replayed),
+            json_body(&answered),
+            "{call}: replayed"
+        );
+        assert_nothing_stuck(&stack, &product).await;
+    }
 }

@@ -137,6 +137,23 @@ impl<K: IdempotencyStore> Idempotency<K> {
         };
         let existing = match self.store.claim(&record, now).await? {
             Claim::Claimed => return Ok(Held::Record(record)),
+            // This request's own claim: the write was applied, its answer was lost, and the
+            // SDK's retry of the write found it. Another request's record differs in its order id
+            // (a new one for each creation) or in when it was accepted, to the millisecond; two
+            // requests for the same order with the same key in the same millisecond may both
+            // run, and paying and cancelling apply once whoever runs them. The expiry is not
+            // compared: the store keeps it to the second, for DynamoDB's TTL.
+            Claim::Taken(existing)
+                if existing.key == record.key
+                    && existing.fingerprint == record.fingerprint
+                    && existing.order_id == record.order_id
+                    && existing.accepted_at == record.accepted_at
+                    && existing.lease_until == record.lease_until
+                    && existing.response.is_none() =>
+            {
+                debug!(order_id = %record.order_id, "the claim was applied before; holding it");
+                return Ok(Held::Record(record));
+            }
             Claim::Taken(existing) => existing,
         };
         if existing.fingerprint != record.fingerprint {
@@ -293,6 +310,66 @@ mod tests {
             )
             .await;
         assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    /// A store whose claims are written twice, as when the answer to the first write was lost and
+    /// the SDK sent it again: the caller sees the second answer.
+    struct ClaimRetried(InMemoryIdempotencyStore);
+
+    impl IdempotencyStore for ClaimRetried {
+        async fn claim(
+            &self,
+            record: &IdempotencyRecord,
+            now: Timestamp,
+        ) -> orderflow_domain::Result<Claim> {
+            self.0.claim(record, now).await?;
+            self.0.claim(record, now).await
+        }
+
+        async fn take_over(
+            &self,
+            existing: &IdempotencyRecord,
+            lease_until: Timestamp,
+        ) -> orderflow_domain::Result<Option<IdempotencyRecord>> {
+            self.0.take_over(existing, lease_until).await
+        }
+
+        async fn complete(
+            &self,
+            record: &IdempotencyRecord,
+            response: &StoredResponse,
+        ) -> orderflow_domain::Result<()> {
+            self.0.complete(record, response).await
+        }
+
+        async fn release(&self, record: &IdempotencyRecord) -> orderflow_domain::Result<()> {
+            self.0.release(record).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_answer_was_lost_is_held_by_the_request_that_made_it() {
+        let idempotency = Idempotency {
+            store: ClaimRetried(InMemoryIdempotencyStore::default()),
+            ttl: TimeDelta::hours(24),
+        };
+        let fingerprint = Fingerprint::of(Operation::CreateOrder, "a:1");
+        let first = idempotency
+            .run(
+                key("k"),
+                fingerprint.clone(),
+                attempt("o-1", 0),
+                at(0),
+                |a| answer(StatusCode::CREATED, a),
+            )
+            .await;
+        assert_eq!(first.status(), StatusCode::CREATED, "not refused as in use");
+        let replayed = idempotency
+            .run(key("k"), fingerprint, attempt("o-2", 1), at(1), |_| async {
+                panic!("a completed key runs nothing")
+            })
+            .await;
+        assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
     }
 
     #[tokio::test]

@@ -48,6 +48,37 @@ pub async fn aws_config() -> &'static SdkConfig {
         .await
 }
 
+/// Where moto listens: the host and port of `AWS_ENDPOINT_URL`.
+#[cfg(feature = "aws")]
+pub fn moto_address() -> std::net::SocketAddr {
+    let url = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    authority
+        .parse()
+        .unwrap_or_else(|err| panic!("AWS_ENDPOINT_URL {url:?} is not http://<ip>:<port>: {err}"))
+}
+
+/// A DynamoDB client for `url` (a proxy or a stalled peer in front of the local services), with
+/// the timeouts and retries the functions use.
+#[cfg(feature = "aws")]
+pub async fn dynamodb_client_at(url: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(aws_config().await)
+        .endpoint_url(url)
+        .timeout_config(orderflow_adapters::aws_timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A Scheduler client for `url`, with the timeouts and retries the functions use.
+#[cfg(feature = "aws")]
+pub async fn scheduler_client_at(url: &str) -> aws_sdk_scheduler::Client {
+    let config = aws_sdk_scheduler::config::Builder::from(aws_config().await)
+        .endpoint_url(url)
+        .timeout_config(orderflow_adapters::aws_timeouts())
+        .build();
+    aws_sdk_scheduler::Client::from_conf(config)
+}
+
 #[cfg(feature = "aws")]
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(aws_config().await)

@@ -11,6 +11,7 @@ use orderflow_types::{OrderEvent, OrderId, PaymentTimeout, Product, ProductId};
 use rdkafka::Message;
 
 use crate::local;
+use crate::proxy::FaultProxy;
 use crate::stall::StalledEndpoint;
 use orderflow_adapters::dynamodb::schema::{TableNames, table};
 use orderflow_adapters::dynamodb::{DynamoIdempotencyStore, DynamoStore};
@@ -134,6 +135,22 @@ impl LocalServices {
 
     pub async fn stalled_scheduler(&self, stall: &StalledEndpoint) -> EventBridgeScheduler {
         EventBridgeScheduler::new(stall.scheduler_client().await, self.scheduler_config())
+    }
+
+    /// A store whose calls go through `proxy`, with the functions' own timeouts and retries.
+    pub async fn proxied_store(&self, proxy: &FaultProxy) -> DynamoStore {
+        DynamoStore::new(local::dynamodb_client_at(&proxy.url()).await, &self.tables)
+    }
+
+    pub async fn proxied_idempotency_store(&self, proxy: &FaultProxy) -> DynamoIdempotencyStore {
+        DynamoIdempotencyStore::new(local::dynamodb_client_at(&proxy.url()).await, &self.tables)
+    }
+
+    pub async fn proxied_scheduler(&self, proxy: &FaultProxy) -> EventBridgeScheduler {
+        EventBridgeScheduler::new(
+            local::scheduler_client_at(&proxy.url()).await,
+            self.scheduler_config(),
+        )
     }
 
     /// A publisher whose broker is unreachable; a publish fails after a second.

@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::local;
-use orderflow_adapters::aws_timeouts;
 
 /// Accepts every connection on a local port, holds it open and never reads or writes. Stops when
 /// dropped.
@@ -51,20 +50,12 @@ impl StalledEndpoint {
 
     /// A DynamoDB client for this endpoint, with the timeouts and retries the functions use.
     pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::config::Builder::from(local::aws_config().await)
-            .endpoint_url(self.url())
-            .timeout_config(aws_timeouts())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        local::dynamodb_client_at(&self.url()).await
     }
 
     /// A Scheduler client for this endpoint, with the timeouts and retries the functions use.
     pub async fn scheduler_client(&self) -> aws_sdk_scheduler::Client {
-        let config = aws_sdk_scheduler::config::Builder::from(local::aws_config().await)
-            .endpoint_url(self.url())
-            .timeout_config(aws_timeouts())
-            .build();
-        aws_sdk_scheduler::Client::from_conf(config)
+        local::scheduler_client_at(&self.url()).await
     }
 
     /// How many connections clients opened so far: a test checks that its calls reached the stall.
