@@ -48,6 +48,19 @@ pub async fn aws_config() -> &'static SdkConfig {
         .await
 }
 
+/// A listener on a free local port, and its address: for the stand-ins tests put between a
+/// client and a service.
+#[cfg(feature = "aws")]
+pub async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|err| panic!("binding a local port: {err}"));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|err| panic!("reading the bound address: {err}"));
+    (listener, address)
+}
+
 /// Where moto listens: the host and port of `AWS_ENDPOINT_URL`.
 #[cfg(feature = "aws")]
 pub fn moto_address() -> std::net::SocketAddr {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::local;
@@ -31,12 +31,7 @@ struct Shared {
 
 impl FaultProxy {
     pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|err| panic!("binding a local port: {err}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|err| panic!("reading the bound address: {err}"));
+        let (listener, address) = local::listener().await;
         let shared = Arc::new(Shared::default());
         let accepting = shared.clone();
         let task = tokio::spawn(async move {

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::local;
@@ -21,12 +20,7 @@ pub struct StalledEndpoint {
 
 impl StalledEndpoint {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|err| panic!("binding a local port: {err}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|err| panic!("reading the bound address: {err}"));
+        let (listener, address) = local::listener().await;
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
         let task = tokio::spawn(async move {
