@@ -415,3 +415,29 @@ async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_places_the_order
         assert_nothing_stuck(&stack, &product).await;
     }
 }
+
+/// The Scheduler's answer to `CreateSchedule` is lost on the wire after it created the schedule:
+/// the SDK's retry finds it there, which counts as scheduled, and the order is placed once.
+#[tokio::test]
+async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
+    let stack = LocalServices::new(1).await;
+    let proxy = FaultProxy::before_moto().await;
+    let api = context(
+        stack.store(),
+        stack.idempotency_store(),
+        stack.proxied_scheduler(&proxy).await,
+        stack.publisher(),
+    );
+    let product = stack.product("lost-schedule", 100, STOCK).await;
+    proxy.lose_response(proxy.responses());
+    let answered = send(&api, &order_request("lou", &[(&product, UNITS)])).await;
+    assert_eq!(answered.status(), 201, "{}", json_body(&answered));
+    assert_eq!(proxy.resets(), 1, "the answer was lost");
+    println!(
+        "CreateSchedule answer lost: 201 after {} Scheduler responses",
+        proxy.responses()
+    );
+    assert!(stack.is_scheduled(&order_id(&answered)).await);
+    assert_eq!(stack.stock(&product).await, STOCK - UNITS);
+    assert_nothing_stuck(&stack, &product).await;
+}

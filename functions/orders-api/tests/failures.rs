@@ -14,6 +14,7 @@ use orderflow_domain::ports::OrderStore;
 use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body};
+use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{EventType, Order, OrderId, OrderStatus, ProductId};
@@ -62,11 +63,14 @@ async fn assert_nothing_stuck(stack: &LocalServices, product: &ProductId, order:
     );
 }
 
+/// Builds the request that pays or cancels an order for its user.
+type Request = fn(&str, &OrderId) -> ApiGatewayRequest;
+
 /// Runs every step of `steps` failing before and after, for the request `make` builds; each
 /// retry must end with the order in `expected` status and stock at `stock_after`.
 async fn every_step_fails_once(
     steps: [(Target, &'static str); 6],
-    make: fn(&str, &OrderId) -> ApiGatewayRequest,
+    make: Request,
     expected: OrderStatus,
     stock_after: u64,
 ) -> (LocalServices, Vec<OrderId>) {
@@ -280,4 +284,56 @@ async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
     );
     let announced = events_of(&stack, EventType::Cancelled).await;
     assert_eq!(announced, [placed.order_id]);
+}
+
+/// Each DynamoDB call of paying and of cancelling with an `Idempotency-Key` (claim, read,
+/// transition, completion) is applied and its response lost on the wire: the SDK retries it, and
+/// the order ends PAID or CANCELLED once, its stock where it belongs, the answer replayed alike.
+#[tokio::test]
+async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_pays_or_cancels_once() {
+    let stack = LocalServices::new(1).await;
+    let proxy = FaultProxy::before_moto().await;
+    let api = context(
+        stack.proxied_store(&proxy).await,
+        stack.proxied_idempotency_store(&proxy).await,
+        stack.scheduler(),
+        stack.publisher(),
+    );
+    let placer = Placer::new(&stack);
+    let cases: [(&str, Request, OrderStatus); 2] = [
+        ("pay", pay, OrderStatus::Paid),
+        ("cancel", cancel, OrderStatus::Cancelled),
+    ];
+    for (name, make, expected) in cases {
+        for (n, call) in ["claim", "get_order", "transition", "complete"]
+            .into_iter()
+            .enumerate()
+        {
+            let case = format!("{name}-{call}");
+            let product = stack.product(&format!("lost-{case}"), 100, STOCK).await;
+            let user = format!("user-lost-{case}");
+            let placed = placer.place(&user, &[(&product, UNITS)]).await;
+            let request = make(&user, &placed.order_id).idempotency_key(&case);
+            let first = proxy.responses();
+            proxy.lose_response(first + n);
+            let answered = send(&api, &request).await;
+            println!(
+                "{name}: response to {call} lost: {} after {} responses",
+                answered.status(),
+                proxy.responses() - first
+            );
+            assert_eq!(answered.status(), 200, "{case}: {}", json_body(&answered));
+            assert_eq!(order(&answered).status, expected, "{case}");
+            let stored = stack.store().get_order(&placed.order_id).await.unwrap();
+            assert_eq!(stored.map(|o| o.status), Some(expected), "{case}: stored");
+            assert_nothing_stuck(&stack, &product, &placed.order_id).await;
+            let replayed = send(&api, &request).await;
+            assert_eq!(
+                json_body(&replayed),
+                json_body(&answered),
+                "{case}: replayed"
+            );
+        }
+    }
+    assert_eq!(proxy.resets(), 8, "every armed response was lost");
 }
