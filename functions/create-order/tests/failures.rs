@@ -373,12 +373,7 @@ const DYNAMODB_CALLS: [&str; 4] = ["claim", "get_product", "place_order", "compl
 async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_places_the_order_once() {
     let stack = LocalServices::new(1).await;
     let proxy = FaultProxy::before_moto().await;
-    let api = context(
-        stack.proxied_store(&proxy).await,
-        stack.proxied_idempotency_store(&proxy).await,
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = dynamodb_behind(&stack, &proxy).await;
     for (n, call) in DYNAMODB_CALLS.into_iter().enumerate() {
         let product = stack.product(&format!("lost-{call}"), 100, STOCK).await;
         let user = format!("user-lost-{n}");

@@ -293,12 +293,7 @@ async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
 async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_pays_or_cancels_once() {
     let stack = LocalServices::new(1).await;
     let proxy = FaultProxy::before_moto().await;
-    let api = context(
-        stack.proxied_store(&proxy).await,
-        stack.proxied_idempotency_store(&proxy).await,
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = dynamodb_behind(&stack, &proxy).await;
     let placer = Placer::new(&stack);
     let cases: [(&str, Request, OrderStatus); 2] = [
         ("pay", pay, OrderStatus::Paid),

@@ -30,6 +30,7 @@ use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
 use orderflow_types::{EventType, Order, OrderId, ProductId, Quantity, Timestamp, UserId};
 use serde_json::json;
 
+use crate::proxy::FaultProxy;
 use crate::services::LocalServices;
 use crate::stall::StalledEndpoint;
 
@@ -95,6 +96,16 @@ pub fn healthy(services: &LocalServices) -> ApiContext<AwsApi> {
     context(
         services.store(),
         services.idempotency_store(),
+        services.scheduler(),
+        services.publisher(),
+    )
+}
+
+/// The real adapters on `services`, with every DynamoDB call going through `proxy`.
+pub async fn dynamodb_behind(services: &LocalServices, proxy: &FaultProxy) -> ApiContext<AwsApi> {
+    context(
+        services.proxied_store(proxy).await,
+        services.proxied_idempotency_store(proxy).await,
         services.scheduler(),
         services.publisher(),
     )
