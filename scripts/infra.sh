@@ -214,9 +214,13 @@ cmd_api_fuzz() {
     --seed "$seed" --no-color -H "x-dev-user: api-fuzz" -H "x-dev-groups: admin"
   )
   say "fuzzing the API against shared/http/openapi.yaml (API_FUZZ_SEED=$seed replays it)"
-  (cd "$ROOT/tests/api" && SCHEMATHESIS_HOOKS=hooks "${run[@]}" \
+  # schemathesis keeps its cache (the failures `st replay` reads) in its working directory.
+  local work=$ROOT/.local/api-fuzz
+  mkdir -p "$work"
+  export PYTHONPATH=$ROOT/tests/api SCHEMATHESIS_HOOKS=hooks
+  (cd "$work" && "${run[@]}" \
     --url "$endpoint/lambda-url/create-order" --include-operation-id createOrder --max-examples 100)
-  (cd "$ROOT/tests/api" && SCHEMATHESIS_HOOKS=hooks "${run[@]}" \
+  (cd "$work" && "${run[@]}" \
     --url "$endpoint/lambda-url/orders-api" --exclude-operation-id createOrder --max-examples 50)
 }
 
