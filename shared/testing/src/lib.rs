@@ -4,7 +4,8 @@
 //! - [`local`]: clients for the local services, fresh tables and topics, reading a topic back;
 //! - [`services`]: the real adapters on fresh tables and topics, with outages and stalls on cue;
 //! - [`broker`]: a private broker a test may freeze; [`stall`]: an endpoint that never answers;
-//!   [`proxy`]: a proxy in front of moto that loses the responses a test names;
+//!   [`proxy`]: a proxy in front of moto or a broker that loses, holds back or slows down the
+//!   responses a test names;
 //! - [`api`]: what both API functions' tests share: their ports on the local services or in
 //!   memory, and requests to them.
 //!
@@ -16,7 +17,6 @@
 pub mod api;
 pub mod broker;
 pub mod local;
-#[cfg(feature = "aws")]
 pub mod proxy;
 #[cfg(feature = "aws")]
 pub mod services;

@@ -50,7 +50,6 @@ pub async fn aws_config() -> &'static SdkConfig {
 
 /// A listener on a free local port, and its address: for the stand-ins tests put between a
 /// client and a service.
-#[cfg(feature = "aws")]
 pub async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
