@@ -20,6 +20,7 @@ use orderflow_http::request::MAX_BODY_BYTES;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::routes::Operation;
 use orderflow_http::testing::{ApiGatewayRequest, Coverage, OpenApi, json_body, outcome};
+use orderflow_testing::figures;
 use orderflow_testing::services::LocalServices;
 use orderflow_types::{Order, OrderStatus, PaymentTimeout, UserId};
 use serde_json::json;
@@ -166,7 +167,13 @@ async fn concurrent_orders_sell_exactly_the_stock() {
             other => panic!("unexpected {other:?}: {}", json_body(&response)),
         }
     }
-    eprintln!("{ORDERS} concurrent orders for {STOCK} units answered in {elapsed:.2?}");
+    figures::report(
+        "never oversold",
+        format!(
+            "{ORDERS} concurrent orders for {STOCK} units answered in {elapsed:.2?}: {} placed, {sold_out} sold out",
+            placed.len()
+        ),
+    );
     assert_eq!(placed.len(), 50, "exactly the stock is sold");
     assert_eq!(sold_out, ORDERS - 50);
     assert_eq!(stack.stock(&sku).await, 0);

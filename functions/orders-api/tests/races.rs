@@ -17,6 +17,7 @@ use orderflow_domain::ports::{OrderStore, TimeoutScheduler};
 use orderflow_domain::testing::{FixedClock, RecordingDeadLetters};
 use orderflow_http::error::code;
 use orderflow_http::testing::outcome;
+use orderflow_testing::figures;
 use orderflow_testing::services::LocalServices;
 use orderflow_types::{
     CancelReason, EventType, Order, OrderEvent, OrderId, OrderStatus, ProductId,
@@ -132,9 +133,12 @@ async fn paying_racing_cancelling_has_exactly_one_winner() {
             OrderStatus::Pending => unreachable!("checked by assert_settled"),
         }
     }
-    eprintln!(
-        "payments won {}, cancellations won {}",
-        winners.0, winners.1
+    figures::report(
+        "pay racing cancel",
+        format!(
+            "payments won {}, cancellations won {}; one winner each, stock conserved",
+            winners.0, winners.1
+        ),
     );
 }
 
@@ -222,7 +226,13 @@ async fn paying_racing_the_payment_timeout_has_exactly_one_winner() {
             OrderStatus::Pending => unreachable!("checked by assert_settled"),
         }
     }
-    eprintln!("payments won {}, timeouts won {}", winners.0, winners.1);
+    figures::report(
+        "pay racing the payment timeout",
+        format!(
+            "payments won {}, timeouts won {}; one winner each, stock conserved",
+            winners.0, winners.1
+        ),
+    );
     assert!(consumer.dead_letters.records().is_empty());
 }
 

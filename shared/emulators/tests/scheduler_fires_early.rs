@@ -19,6 +19,7 @@ use orderflow_domain::storefront::{NewOrder, Storefront};
 use orderflow_domain::testing::{RecordingDeadLetters, RecordingPublisher};
 use orderflow_emulators::lambda::{Invoke, InvokeError};
 use orderflow_emulators::scheduler::{AsyncInvokeSettings, FireTime, Scheduler, SchedulerSettings};
+use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::services::LocalServices;
 use orderflow_types::{EventType, OrderEvent, OrderId, OrderStatus, Quantity, UserId};
@@ -166,10 +167,13 @@ async fn an_order_paid_in_its_last_seconds_is_never_cancelled_by_a_scheduler_fir
     let invoked_at = function.invoked_at.lock().expect("lock").clone();
     assert_eq!(invoked_at.len(), 1);
     let early = due - invoked_at[0];
-    println!(
-        "the Scheduler fired {} ms before the deadline; paid {} ms before it",
-        early.num_milliseconds(),
-        (due - paid_at).num_milliseconds()
+    figures::report(
+        "a Scheduler firing early",
+        format!(
+            "the Scheduler fired {} ms before the deadline; paid {} ms before it; the order stays PAID",
+            early.num_milliseconds(),
+            (due - paid_at).num_milliseconds()
+        ),
     );
     assert!(early > TimeDelta::seconds(3), "fired only {early} early");
     assert!(

@@ -317,9 +317,12 @@ pub async fn assert_stall_answered(
     assert_eq!(first.status(), 503, "{}", json_body(&first));
     assert!(first.headers().contains_key(RETRY_AFTER));
     assert!(took < STALLED_ANSWER_WITHIN, "answered after {took:?}");
-    println!(
-        "stalled peer: 503 after {took:.1?}, {} connection(s) to it",
-        stall.connections()
+    crate::figures::report(
+        "a stalled dependency",
+        format!(
+            "503 with Retry-After after {took:.1?}, {} connection(s) to the stalled peer",
+            stall.connections()
+        ),
     );
     assert!(stall.connections() > 0, "the call reached the stalled peer");
 }

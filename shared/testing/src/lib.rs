@@ -6,6 +6,7 @@
 //! - [`broker`]: a private broker a test may freeze; [`stall`]: an endpoint that never answers;
 //!   [`proxy`]: a proxy in front of moto or a broker that loses, holds back or slows down the
 //!   responses a test names;
+//! - [`figures`]: what a scenario reports having tried and found, collected over a test run;
 //! - [`api`]: what both API functions' tests share: their ports on the local services or in
 //!   memory, and requests to them.
 //!
@@ -16,6 +17,7 @@
 #[cfg(feature = "aws")]
 pub mod api;
 pub mod broker;
+pub mod figures;
 pub mod local;
 pub mod proxy;
 #[cfg(feature = "aws")]

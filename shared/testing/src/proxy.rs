@@ -123,7 +123,9 @@ impl FaultProxy {
 
     /// Delivers every response held so far (to clients still there to read it).
     pub fn release(&self) {
-        self.shared.releases.send_modify(|generation| *generation += 1);
+        self.shared
+            .releases
+            .send_modify(|generation| *generation += 1);
     }
 
     /// Delays every response from now on by `delay` before its first byte: a slow service.
