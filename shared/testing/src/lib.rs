@@ -6,6 +6,8 @@
 //! - [`broker`]: a private broker a test may freeze; [`stall`]: an endpoint that never answers;
 //!   [`proxy`]: a proxy in front of moto or a broker that loses, holds back or slows down the
 //!   responses a test names;
+//! - [`runtime`]: the Lambda Runtime API around a function binary run as a child process, to
+//!   kill it with SIGKILL at a chosen moment and start it again;
 //! - [`figures`]: what a scenario reports having tried and found, collected over a test run;
 //! - [`api`]: what both API functions' tests share: their ports on the local services or in
 //!   memory, and requests to them.
@@ -20,6 +22,7 @@ pub mod broker;
 pub mod figures;
 pub mod local;
 pub mod proxy;
+pub mod runtime;
 #[cfg(feature = "aws")]
 pub mod services;
 #[cfg(feature = "aws")]
