@@ -30,7 +30,7 @@ export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 # The project's own tools (scripts/tools.sh installs them) win over other copies.
 export PATH := $(CURDIR)/.local/tools/bin:$(PATH)
 
-.PHONY: help setup services-up services-down services-status fmt prepare-in-background lint test run e2e
+.PHONY: help setup services-up services-down services-status fmt prepare-in-background lint test run e2e soak
 
 # --- AWS deployment (infra/) ---
 # The functions' instruction set: `make package` builds for it and Terraform deploys it.
@@ -89,6 +89,9 @@ test: prepare-in-background lint ## Lint, then every test against local moto and
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
 	@bash scripts/step.sh "end-to-end story through every function and API fuzzing (~2 min; first build: ~2 min more)" $(MAKE) e2e
 	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
+
+soak: ## Randomized histories, longer and over several seeds (SOAK_RUNS=5, ~2 min each)
+	$(SERVICES) with -- bash scripts/soak.sh
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
 	$(SERVICES) setup
