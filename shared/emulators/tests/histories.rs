@@ -25,8 +25,7 @@
 //! - every order has exactly one "created" notification, a cancelled order exactly one
 //!   "cancelled" notification, and each product's units sold are exactly those of its PAID
 //!   orders: no duplicate applied twice, none lost;
-//! - nothing went to the dead-letter topic (every record was an event to apply), and no request
-//!   was answered with a 5xx.
+//! - nothing placed went to the dead-letter topic, and no request was answered with a 5xx.
 //!
 //! `SEED=<n>` replays a history: the seed fixes every choice of the customers and the chaos
 //! layer; how concurrent customers and the emulators interleave is the machine's. Longer runs:
@@ -55,7 +54,7 @@ use orderflow_testing::api::{self, answered};
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::{figures, local};
 use orderflow_types::{
-    CancelReason, EventType, NotificationKind, Order, OrderId, OrderStatus, ProductId,
+    CancelReason, EventType, NotificationKind, Order, OrderEvent, OrderId, OrderStatus, ProductId,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
@@ -169,7 +168,7 @@ async fn randomized_histories_keep_every_promise() {
     mapping.abort();
 
     let injected = pipeline.figures.snapshot();
-    let checks = check_promises(
+    let checked = check_promises(
         &stack,
         &products,
         stock,
@@ -192,9 +191,10 @@ async fn randomized_histories_keep_every_promise() {
     figures::report(
         &scenario,
         format!(
-            "{} orders placed ({} with a key, {} replays), {} sold out; {} paid, \
-         {} cancelled by the customer, {} by their timeout; answers: pay {}×200 {}×409, cancel \
-         {}×200 {}×409, another's order {}×404, 5xx 0",
+            "{} orders placed ({} with a key, {} replays), {} sold out; {} paid, {} cancelled \
+             by the customer, {} by their timeout; answers: 200 to payments of {} orders, {}×409; \
+             200 to cancellations of {} orders, {}×409; 404 to {} requests for another's \
+             order; no 5xx",
             orders.len(),
             promises.keyed,
             promises.replays,
@@ -212,10 +212,11 @@ async fn randomized_histories_keep_every_promise() {
     figures::report(
         &scenario,
         format!(
-            "events on the topic {} (created {}, paid {}, timeout {}, \
-         cancelled {}), {} batches; faults injected: order-timeout {} failed + {} twice, \
-         order-events {} batches reported failed after applying + {} delivered twice, {} split by partition and \
-         shuffled, {} records copied back late; {} invariant checks passed",
+            "events on the topic {} (created {}, paid {}, timeout {}, cancelled {}), {} batches; \
+             faults injected: order-timeout {} failed + {} twice, order-events {} batches \
+             reported failed after applying + {} delivered twice, {} split by partition and \
+             shuffled, {} records copied back late; {} invariant checks passed; {} timeouts of \
+             orders refused as sold out dead-lettered",
             events.len(),
             count(EventType::Created),
             count(EventType::Paid),
@@ -228,7 +229,8 @@ async fn randomized_histories_keep_every_promise() {
             injected.batch_twice,
             injected.batch_shuffled,
             injected.copies,
-            checks,
+            checked.checks,
+            checked.refused_timeouts,
         ),
     );
     for (fault, count) in [
@@ -812,8 +814,15 @@ async fn committed_to_end(stack: &LocalServices, pipeline: &Pipeline) -> bool {
     .expect("reading the group's offsets")
 }
 
-/// Checks every promise against what is stored and on the topics; returns how many checks
-/// passed.
+/// What [`check_promises`] found.
+struct Checked {
+    /// How many checks passed.
+    checks: usize,
+    /// Timeouts of orders never placed, on the dead-letter topic.
+    refused_timeouts: usize,
+}
+
+/// Checks every promise against what is stored and on the topics.
 async fn check_promises(
     stack: &LocalServices,
     products: &[ProductId],
@@ -821,7 +830,7 @@ async fn check_promises(
     orders: &BTreeMap<OrderId, Order>,
     promises: &Promises,
     dead_letter_topic: &str,
-) -> usize {
+) -> Checked {
     let mut checks = 0;
     let store = stack.store();
 
@@ -933,33 +942,40 @@ async fn check_promises(
         checks += 1;
     }
 
-    // Every record was an event to apply: none on the dead-letter topic.
-    let dead: Vec<String> = local::read_topic(dead_letter_topic)
-        .await
-        .iter()
-        .map(|record| {
-            let reason = record.headers().and_then(|headers| {
+    // Nothing placed is dead-lettered. The only records there may be the timeouts of orders
+    // refused as sold out whose schedule fired before the refusal removed it: with payment
+    // timeouts of seconds (and schedules firing up to 3 s early) that happens here; with
+    // minutes it cannot (see `Storefront::remove_timeout`).
+    let mut refused_timeouts = 0;
+    for record in local::read_topic(dead_letter_topic).await {
+        let reason = record
+            .headers()
+            .and_then(|headers| {
                 headers
                     .iter()
                     .find(|header| header.key == dead_letter_headers::REASON)
                     .and_then(|header| header.value)
                     .map(|value| String::from_utf8_lossy(value).into_owned())
-            });
-            format!(
-                "{} ({})",
-                record
-                    .payload()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default(),
-                reason.unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let payload = record.payload().unwrap_or_default();
+        let event: OrderEvent = serde_json::from_slice(payload).unwrap_or_else(|err| {
+            panic!(
+                "dead-lettered, not an event ({err}): {}",
+                String::from_utf8_lossy(payload)
             )
-        })
-        .collect();
-    assert!(
-        dead.is_empty(),
-        "{} records dead-lettered: {dead:#?}",
-        dead.len()
-    );
+        });
+        assert!(
+            event.event_type == EventType::Timeout
+                && !orders.contains_key(&event.order_id)
+                && reason.contains("does not exist"),
+            "dead-lettered: {event:?} ({reason})"
+        );
+        refused_timeouts += 1;
+    }
     checks += 1;
-    checks
+    Checked {
+        checks,
+        refused_timeouts,
+    }
 }
