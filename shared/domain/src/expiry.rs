@@ -36,6 +36,9 @@ use crate::ports::{Clock, ConsumerPorts, EventPublisher, IdSource, OrderStore, T
 /// on-time announcement.
 pub const CLOCK_SKEW_ALLOWANCE: TimeDelta = TimeDelta::seconds(2);
 
+/// The notification of an order cancelled at its payment deadline.
+pub(crate) const TIMED_OUT_MESSAGE: &str = "Your order was cancelled: it was not paid in time.";
+
 /// What [`announce_timeout`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {
@@ -88,7 +91,7 @@ impl<P: ConsumerPorts> EventConsumer<P> {
             order.user_id.clone(),
             order.order_id.clone(),
             NotificationKind::OrderCancelled,
-            "Your order was cancelled: it was not paid in time.",
+            TIMED_OUT_MESSAGE,
             now,
         );
         let cancelled = match order.status {

@@ -23,6 +23,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
+/// A clock shared with other parts, such as a test's stand-in that moves it.
+impl<C: Clock> Clock for std::sync::Arc<C> {
+    fn now(&self) -> Timestamp {
+        C::now(self)
+    }
+}
+
 /// New identifiers. A port so that tests can predict them.
 pub trait IdSource: Send + Sync {
     fn order_id(&self) -> OrderId;

@@ -12,6 +12,12 @@
 //!    stock, the schedule is removed (best effort: a timeout for an order that never existed is
 //!    dead-lettered by the consumer). An order placed before under the same id is resumed.
 //! 3. `created` is published. If that fails the order stands; a retry publishes it.
+//!
+//! A timeout is announced at the payment deadline whether or not the order exists yet, and the
+//! consumer cannot cancel an order that does not exist. So an order that placing leaves PENDING
+//! at or after its deadline (a retry in the last seconds before it, whose transaction lands
+//! after it; an attempt that placed the order and stopped, then a retry after the deadline) is
+//! cancelled by placing itself, as its timeout would have, before `created` is published.
 
 use chrono::TimeDelta;
 use orderflow_types::api::PutProductRequest;
@@ -76,9 +82,7 @@ impl<P: ApiPorts> Storefront<P> {
                     orderflow_types::time::format(&due_at)
                 )));
             };
-            self.announce(&placed, EventType::Created, placed.created_at)
-                .await?;
-            return Ok(placed);
+            return self.announce_placed(placed).await;
         }
         let lines = self.priced_lines(&new.items).await?;
         let order = Order::new_pending(
@@ -126,9 +130,47 @@ impl<P: ApiPorts> Storefront<P> {
             // cannot stay reserved.
             Err(err) => return Err(err),
         };
-        self.announce(&order, EventType::Created, order.created_at)
+        self.announce_placed(order).await
+    }
+
+    /// The last step of placing: `created` is published, for an order that is still PENDING
+    /// before its deadline or that has left PENDING since. An order still PENDING at its payment
+    /// deadline is first cancelled, as its timeout would cancel it: the timeout may have fired
+    /// before the order existed (a retry that placed it in the last seconds before the deadline,
+    /// or an attempt that placed it and stopped), and then nothing else ever would.
+    async fn announce_placed(&self, order: Order) -> Result<Order> {
+        let now = self.clock.now();
+        if order.status != OrderStatus::Pending || now < order.payment_due_at {
+            self.announce(&order, EventType::Created, order.created_at)
+                .await?;
+            return Ok(order);
+        }
+        let notice = Notification::new(
+            order.user_id.clone(),
+            order.order_id.clone(),
+            NotificationKind::OrderCancelled,
+            crate::expiry::TIMED_OUT_MESSAGE,
+            now,
+        );
+        let current = match self
+            .store
+            .cancel_order(&order, CancelReason::PaymentTimeout, &notice, now)
+            .await?
+        {
+            Transition::Applied(cancelled) => {
+                warn!("order placed at its payment deadline; cancelled and its stock returned");
+                cancelled
+            }
+            Transition::NotPending(current) => current,
+        };
+        self.announce(&current, EventType::Created, current.created_at)
             .await?;
-        Ok(order)
+        if current.cancel_reason == Some(CancelReason::PaymentTimeout) {
+            self.scheduler.cancel(&current.order_id).await?;
+            self.announce(&current, EventType::Cancelled, current.updated_at)
+                .await?;
+        }
+        Ok(current)
     }
 
     /// The caller's order. Another user's order is [`Error::NotFound`], as if it did not exist.
@@ -362,11 +404,15 @@ impl<P: ApiPorts> Storefront<P> {
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
+    use std::sync::Arc;
+
     use orderflow_types::time;
 
     use super::*;
+    use crate::ports::ApiWith;
     use crate::testing::{
-        FakeApi, FixedClock, InMemoryScheduler, InMemoryStore, RecordingPublisher,
+        FakeApi, FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore,
+        RecordingPublisher, SequentialIds,
     };
 
     type TestOrders = Storefront<FakeApi>;
@@ -525,9 +571,13 @@ mod tests {
         let placed = new_order("o-1", "u-1", &[("a", 1)]);
         orders.place(&placed).await.unwrap();
         orders.clock.advance(TimeDelta::minutes(31));
+        // Still PENDING after its deadline: cancelled as its timeout would, which then changes
+        // nothing.
+        let finished = orders.place(&placed).await.unwrap();
+        assert_eq!(finished.order_id, placed.order_id);
         assert_eq!(
-            orders.place(&placed).await.unwrap().order_id,
-            placed.order_id
+            (finished.status, finished.cancel_reason),
+            (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout))
         );
 
         let never_placed = new_order("o-2", "u-1", &[("a", 1)]);
@@ -536,8 +586,101 @@ mod tests {
             matches!(err, Error::Validation(ref m) if m.contains("payment deadline")),
             "{err:?}"
         );
-        assert_eq!(stock(&orders, "a").await, 4);
-        assert_eq!(orders.scheduler.pending().len(), 1);
+        assert_eq!(stock(&orders, "a").await, 5);
+        assert!(orders.scheduler.pending().is_empty());
+        assert_eq!(
+            event_types(&orders),
+            [
+                ("o-1".into(), EventType::Created),
+                ("o-1".into(), EventType::Created),
+                ("o-1".into(), EventType::Cancelled),
+            ]
+        );
+    }
+
+    /// A scheduler whose calls take `takes` on a clock it shares with the storefront.
+    struct SlowScheduler {
+        inner: InMemoryScheduler,
+        clock: Arc<FixedClock>,
+        takes: TimeDelta,
+    }
+
+    impl TimeoutScheduler for SlowScheduler {
+        async fn schedule(&self, timeout: &PaymentTimeout) -> Result<()> {
+            self.clock.advance(self.takes);
+            self.inner.schedule(timeout).await
+        }
+
+        async fn cancel(&self, order: &OrderId) -> Result<()> {
+            self.inner.cancel(order).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_order_that_placing_leaves_pending_past_its_deadline_is_cancelled_as_its_timeout_would()
+     {
+        // A retry 1 s before the deadline, whose steps take 2 s: its timeout fires before the
+        // order is stored, and the consumer finds no order to cancel. Placing cancels it.
+        let clock = Arc::new(FixedClock::at(
+            start() + TimeDelta::minutes(30) - TimeDelta::seconds(1),
+        ));
+        let store = InMemoryStore::default();
+        store
+            .put_product(&Product {
+                product_id: ProductId::parse("a").unwrap(),
+                name: "A".into(),
+                price_cents: 100,
+                stock: 5,
+            })
+            .await
+            .unwrap();
+        let orders: Storefront<
+            ApiWith<
+                InMemoryStore,
+                InMemoryIdempotencyStore,
+                SlowScheduler,
+                RecordingPublisher,
+                Arc<FixedClock>,
+                SequentialIds,
+            >,
+        > = Storefront {
+            store,
+            scheduler: SlowScheduler {
+                inner: InMemoryScheduler::default(),
+                clock: Arc::clone(&clock),
+                takes: TimeDelta::seconds(2),
+            },
+            publisher: RecordingPublisher::default(),
+            clock,
+            payment_timeout: TimeDelta::minutes(30),
+        };
+        let order = orders
+            .place(&new_order("o-1", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (order.status, order.cancel_reason),
+            (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout))
+        );
+        let product = orders
+            .product(&ProductId::parse("a").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(product.stock, 5, "the units are back");
+        assert!(orders.scheduler.inner.pending().is_empty());
+        let events: Vec<_> = orders
+            .publisher
+            .events()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(events, [EventType::Created, EventType::Cancelled]);
+        let notices = orders
+            .notifications(&UserId::parse("u-1").unwrap(), &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(notices.items.len(), 1);
+        assert_eq!(notices.items[0].kind, NotificationKind::OrderCancelled);
     }
 
     #[tokio::test]
