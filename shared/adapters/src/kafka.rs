@@ -562,7 +562,7 @@ impl KafkaPublisher {
         let delivery = match producer
             .send(
                 record,
-                Timeout::After(KafkaConfig::DEFAULT_DELIVERY_TIMEOUT),
+                Timeout::After(self.producer.config.delivery_timeout),
             )
             .await
         {
