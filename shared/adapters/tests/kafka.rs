@@ -1,4 +1,6 @@
-//! The Kafka adapter against the local broker: a produce/consume round trip, and its failures.
+//! The Kafka adapter against the local broker: a produce/consume round trip, and its failures,
+//! including faults on the wire between the producer and a private broker (responses lost, slow,
+//! held past the delivery timeout).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,12 +11,15 @@ use base64::Engine;
 use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig, KafkaContext, KafkaPublisher};
 use orderflow_domain::error::{Dependency, Error};
 use orderflow_domain::ports::EventPublisher;
-use orderflow_testing::broker::PrivateBroker;
+use orderflow_testing::broker::{PrivateBroker, settle};
 use orderflow_testing::local;
+use orderflow_testing::local::{TEST_LIMIT, within};
+use orderflow_testing::proxy::FaultProxy;
 use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
 use rdkafka::ClientContext;
 use rdkafka::Message;
 use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 fn event(order: &str, event_type: EventType) -> OrderEvent {
     OrderEvent::new(
@@ -211,6 +216,226 @@ async fn a_broker_stall_fails_publishes_for_its_duration_only() {
         failures.len(),
         publisher.replacements()
     );
+}
+
+/// How long a publish may take when the broker stalls: the delivery timeout, plus room for a busy
+/// test machine.
+const STALLED_PUBLISH_WITHIN: Duration =
+    KafkaConfig::DEFAULT_DELIVERY_TIMEOUT.saturating_add(Duration::from_secs(3));
+
+/// A private broker behind a fault proxy, a one-partition topic on it, and a publisher whose
+/// connections are already up (one event, `o-0`, published), so that a fault armed once the proxy
+/// is idle hits the answer to the next publish rather than the producer's start-up.
+async fn proxied_publisher() -> (PrivateBroker, FaultProxy, String, KafkaPublisher) {
+    let (broker, proxy) = within(
+        Duration::from_secs(30),
+        "starting a broker",
+        PrivateBroker::behind_proxy(),
+    )
+    .await;
+    let config = broker.kafka_config();
+    let topic = within(
+        Duration::from_secs(30),
+        "creating a topic",
+        local::fresh_topic_on(&config, 1),
+    )
+    .await;
+    let publisher = KafkaPublisher::connect(&config, None, topic.clone()).expect("producer");
+    within(
+        STALLED_PUBLISH_WITHIN,
+        "publishing before any fault",
+        publisher.publish(&event("o-0", EventType::Created)),
+    )
+    .await
+    .expect("published before any fault");
+    (broker, proxy, topic, publisher)
+}
+
+/// How many records on `topic` of `broker` carry the key `order`.
+async fn copies(broker: &PrivateBroker, topic: &str, order: &str) -> usize {
+    within(
+        Duration::from_secs(40),
+        "reading the topic",
+        broker.read_topic(topic),
+    )
+    .await
+    .iter()
+    .filter(|message| message.key() == Some(order.as_bytes()))
+    .count()
+}
+
+/// The broker appends the record, then the connection is reset before its produce response
+/// reaches the producer. The producer reconnects and sends the record again with the same
+/// producer id and sequence number, so the publish succeeds, and the broker (tansu 0.6 does)
+/// drops the resent copy: one record on the topic.
+///
+/// The control is the same fault under a producer without idempotence, which resends the record
+/// as new: two copies, which shows that the lost response was the produce's and that the single
+/// copy is the broker's deduplication, not luck.
+#[tokio::test]
+async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands_once() {
+    within(TEST_LIMIT, "the whole test", async {
+        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        settle(&proxy).await;
+        let before = proxy.responses();
+        proxy.lose_response(before);
+        let started = Instant::now();
+        within(
+            STALLED_PUBLISH_WITHIN,
+            "publishing with the response lost",
+            publisher.publish(&event("o-1", EventType::Created)),
+        )
+        .await
+        .expect("the producer retried the lost produce");
+        let took = started.elapsed();
+        let responses = proxy.responses() - before;
+        assert_eq!(proxy.resets(), 1, "the produce response was lost");
+
+        let plain: FutureProducer = broker
+            .kafka_config()
+            .producer_config()
+            .set("enable.idempotence", "false")
+            .create()
+            .expect("a producer without idempotence");
+        let send = async |key: &str| {
+            let record = FutureRecord::<str, str>::to(&topic).key(key).payload("{}");
+            within(
+                STALLED_PUBLISH_WITHIN,
+                "publishing without idempotence",
+                plain.send(record, Duration::from_secs(5)),
+            )
+            .await
+            .map_err(|(err, _)| err)
+        };
+        send("warm-up").await.expect("connected");
+        settle(&proxy).await;
+        proxy.lose_response(proxy.responses());
+        send("o-2").await.expect("retried without idempotence");
+        assert_eq!(proxy.resets(), 2, "the control's produce response was lost");
+
+        let idempotent = copies(&broker, &topic, "o-1").await;
+        let control = copies(&broker, &topic, "o-2").await;
+        println!(
+            "produce response lost: 1 reset, published after {took:.1?} and {responses} responses, \
+            {idempotent} copy on the topic ({control} without idempotence), {} producer(s) \
+            replaced",
+            publisher.replacements()
+        );
+        assert_eq!(
+            control, 2,
+            "without idempotence the resent record is a duplicate"
+        );
+        assert_eq!(idempotent, 1, "the broker deduplicated the resent record");
+    })
+    .await;
+}
+
+/// Every broker response comes a second late, well inside the delivery timeout: publishing is
+/// slower, and nothing fails.
+#[tokio::test]
+async fn slow_broker_responses_within_the_delivery_timeout_only_slow_publishing_down() {
+    within(TEST_LIMIT, "the whole test", async {
+        const DELAY: Duration = Duration::from_secs(1);
+        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        proxy.slow_down(DELAY);
+        let mut latencies = Vec::new();
+        for order in ["o-1", "o-2"] {
+            let started = Instant::now();
+            within(
+                STALLED_PUBLISH_WITHIN,
+                "publishing to a slow broker",
+                publisher.publish(&event(order, EventType::Created)),
+            )
+            .await
+            .expect("a slow broker is still a broker");
+            latencies.push(started.elapsed());
+        }
+        proxy.slow_down(Duration::ZERO);
+        let on_topic = [
+            copies(&broker, &topic, "o-1").await,
+            copies(&broker, &topic, "o-2").await,
+        ];
+        println!(
+            "broker responses {DELAY:?} late: publishes took {latencies:.1?}, copies on the topic \
+            {on_topic:?}, {} reset(s)",
+            proxy.resets()
+        );
+        assert!(
+            latencies.iter().all(|took| *took >= DELAY),
+            "the proxy slowed every publish: {latencies:?}"
+        );
+        assert_eq!(on_topic, [1, 1]);
+    })
+    .await;
+}
+
+/// The broker appends the record and its produce response is held past the delivery timeout: a
+/// broker that accepts and never answers. The publish fails retryably in time (an API function
+/// answers 503 instead of hanging until API Gateway gives up); once the response is released,
+/// publishing works again, through the same producer or its replacement.
+#[tokio::test]
+async fn a_produce_response_held_past_the_delivery_timeout_fails_in_time_and_publishing_recovers() {
+    within(TEST_LIMIT, "the whole test", async {
+        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        settle(&proxy).await;
+        proxy.hold_response(proxy.responses());
+        let started = Instant::now();
+        let err = within(
+            STALLED_PUBLISH_WITHIN,
+            "publishing to a stalled broker",
+            publisher.publish(&event("o-1", EventType::Created)),
+        )
+        .await
+        .expect_err("the broker never answered");
+        let took = started.elapsed();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(
+            proxy.wait_for_held(Duration::ZERO).await,
+            "the stall was the held response"
+        );
+        proxy.release();
+
+        // A client honouring Retry-After tries again; within a few attempts the publish goes
+        // through.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut failures = Vec::new();
+        loop {
+            let attempt = within(
+                STALLED_PUBLISH_WITHIN,
+                "publishing after the release",
+                publisher.publish(&event("o-2", EventType::Created)),
+            )
+            .await;
+            match attempt {
+                Ok(()) => break,
+                Err(err) => failures.push(format!("{err:?}")),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still failing 30 s after the release ({} producer(s) replaced): {failures:#?}",
+                publisher.replacements()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let on_topic = [
+            copies(&broker, &topic, "o-1").await,
+            copies(&broker, &topic, "o-2").await,
+        ];
+        println!(
+            "produce response held: publish failed after {took:.1?}; after the release {} failed \
+            publish(es), {} producer(s) replaced; copies of the failed and the next record on the \
+            topic {on_topic:?}",
+            failures.len(),
+            publisher.replacements()
+        );
+        assert!(took < STALLED_PUBLISH_WITHIN, "failed after {took:?}");
+        assert!(
+            took >= KafkaConfig::DEFAULT_DELIVERY_TIMEOUT - Duration::from_millis(500),
+            "failed by the delivery timeout, not at once: {took:?}"
+        );
+        assert_eq!(on_topic[1], 1, "the publish after the release landed once");
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -305,6 +305,26 @@ pub async fn retry<P: ApiPorts<Clock = FixedClock>>(
 pub const STALLED_ANSWER_WITHIN: Duration =
     AWS_OPERATION_TIMEOUT.saturating_add(Duration::from_secs(4));
 
+/// Sends with `send` the way a client honouring `Retry-After` does, until the answer is not a
+/// 503, for at most 30 s: the answer, and how many 503s came first.
+pub async fn until_served<F, Fut>(mut send: F) -> (Response<Body>, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Response<Body>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut unavailable = 0;
+    loop {
+        let response = crate::local::within(STALLED_ANSWER_WITHIN, "a retry", send()).await;
+        if response.status() != 503 || Instant::now() >= deadline {
+            return (response, unavailable);
+        }
+        assert!(response.headers().contains_key(RETRY_AFTER));
+        unavailable += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Sends with `send` while a dependency stalls at `stall`, and checks the answer: 503 with
 /// `Retry-After` within [`STALLED_ANSWER_WITHIN`], and the stalled peer reached.
 pub async fn assert_stall_answered(

@@ -48,6 +48,21 @@ pub async fn aws_config() -> &'static SdkConfig {
         .await
 }
 
+/// How long one test of faults on the wire may take in all, whatever hangs.
+pub const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// `future`, or a panic naming `what` once `limit` has passed: a bug fails the test instead of
+/// hanging it.
+pub async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    future: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"))
+}
+
 /// A listener on a free local port, and its address: for the stand-ins tests put between a
 /// client and a service.
 pub async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
