@@ -9,7 +9,12 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
+use lambda_http::http::header::RETRY_AFTER;
+use orderflow_adapters::AWS_ATTEMPT_TIMEOUT;
+use orderflow_adapters::kafka::KafkaPublisher;
 use orderflow_adapters::system::SystemClock;
 use orderflow_domain::Dependency;
 use orderflow_domain::ports::{Clock, OrderStore, PageRequest};
@@ -19,10 +24,13 @@ use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::local;
+use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
-use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
+use orderflow_types::{OrderEvent, OrderId, OrderStatus, ProductId, UserId};
 
 const STOCK: u64 = 5;
 const UNITS: u64 = 2;
@@ -435,4 +443,189 @@ async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
     assert!(stack.is_scheduled(&order_id(&answered)).await);
     assert_eq!(stack.stock(&product).await, STOCK - UNITS);
     assert_nothing_stuck(&stack, &product).await;
+}
+
+/// The broker's answer to the `created` event is lost on the wire (the broker appended it), then
+/// held past the delivery timeout (a broker that accepts and never answers), between the
+/// functions and a private broker. Lost: the producer resends, the broker drops the copy, 201.
+/// Held: 503 with `Retry-After` within seconds, the order PENDING with its timeout; after the
+/// broker answers again, a retry with the same key completes the order once.
+#[tokio::test]
+async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_completes_the_order() {
+    within(TEST_LIMIT, "the whole test", async {
+        let stack = LocalServices::new(1).await;
+        let (broker, proxy) = within(
+            Duration::from_secs(30),
+            "starting a broker",
+            PrivateBroker::behind_proxy(),
+        )
+        .await;
+        let topic = within(
+            Duration::from_secs(30),
+            "creating a topic",
+            local::fresh_topic_on(&broker.kafka_config(), 1),
+        )
+        .await;
+        let publisher = KafkaPublisher::connect(&broker.kafka_config(), None, topic.clone())
+            .expect("a producer");
+        let api = context_with_clock(
+            stack.store(),
+            stack.idempotency_store(),
+            stack.scheduler(),
+            publisher.clone(),
+            FixedClock::at(SystemClock.now()),
+        );
+        // A first order connects the producer: after it, once the proxy is idle, the next response
+        // through it is the broker's answer to the next publish.
+        let product = stack.product("broker-warm-up", 100, STOCK).await;
+        let warm_up = order_request("nia", &[(&product, UNITS)]);
+        let placed = within(STALLED_ANSWER_WITHIN, "a first order", send(&api, &warm_up)).await;
+        assert_eq!(placed.status(), 201, "{}", json_body(&placed));
+
+        // The produce response lost.
+        let product = stack.product("broker-lost", 100, STOCK).await;
+        let request = order_request("oli", &[(&product, UNITS)]).idempotency_key("broker-lost");
+        settle(&proxy).await;
+        proxy.lose_response(proxy.responses());
+        let started = Instant::now();
+        let lost = within(STALLED_ANSWER_WITHIN, "an order", send(&api, &request)).await;
+        let lost_took = started.elapsed();
+        assert_eq!(lost.status(), 201, "{}", json_body(&lost));
+        assert_eq!(proxy.resets(), 1, "the produce response was lost");
+        let lost_id = assert_completed_by_retry(&stack, &api, &request, "oli", &product).await;
+        assert_eq!(lost_id, order_id(&lost));
+
+        // The produce response held past the delivery timeout.
+        let product = stack.product("broker-stall", 100, STOCK).await;
+        let request = order_request("pia", &[(&product, UNITS)]).idempotency_key("broker-stall");
+        settle(&proxy).await;
+        proxy.hold_response(proxy.responses());
+        let started = Instant::now();
+        let stalled = within(STALLED_ANSWER_WITHIN, "an order", send(&api, &request)).await;
+        let stall_took = started.elapsed();
+        assert_eq!(stalled.status(), 503, "{}", json_body(&stalled));
+        assert!(stalled.headers().contains_key(RETRY_AFTER));
+        assert!(
+            stall_took < STALLED_ANSWER_WITHIN,
+            "answered after {stall_took:?}"
+        );
+        assert!(
+            proxy.wait_for_held(Duration::ZERO).await,
+            "the broker's answer was the one held"
+        );
+        assert_eq!(
+            stack.stock(&product).await,
+            STOCK - UNITS,
+            "reserved, with its timeout"
+        );
+        assert_nothing_stuck(&stack, &product).await;
+        proxy.release();
+        let (served, unavailable) = until_served(|| send(&api, &request)).await;
+        assert_eq!(served.status(), 201, "{}", json_body(&served));
+        let stall_id = assert_completed_by_retry(&stack, &api, &request, "pia", &product).await;
+
+        let created = created_on(&broker, &topic).await;
+        let copies = |id: &OrderId| created.iter().filter(|c| *c == id).count();
+        println!(
+            "broker faults at publish: response lost -> 201 after {lost_took:.1?}, {} copy of \
+            `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
+            and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
+            each",
+            copies(&lost_id),
+            publisher.replacements(),
+            copies(&stall_id),
+        );
+        assert_eq!(copies(&lost_id), 1, "the broker dropped the resent record");
+        // The held record was appended before its answer was held, and the retry publishes again:
+        // at least once, as the consumer expects (it applies an event id once).
+        assert!(
+            (1..=2).contains(&copies(&stall_id)),
+            "{} copies",
+            copies(&stall_id)
+        );
+    })
+    .await;
+}
+
+/// The order ids of the `created` events on `topic` of `broker`, duplicates included.
+async fn created_on(broker: &PrivateBroker, topic: &str) -> Vec<OrderId> {
+    within(
+        Duration::from_secs(40),
+        "reading the topic",
+        broker.payloads(topic),
+    )
+    .await
+    .iter()
+    .map(|payload| serde_json::from_slice::<OrderEvent>(payload).expect("an order event"))
+    .filter(|event| event.event_type == EventType::Created)
+    .map(|event| event.order_id)
+    .collect()
+}
+
+/// DynamoDB and the Scheduler slow to answer, through a proxy in front of moto: each response
+/// later than usual but within the SDK's attempt timeout only makes the order slower (201); each
+/// response later than the attempt timeout makes every attempt time out, and the answer is 503
+/// with `Retry-After` within the operation timeout; once they are fast again, a retry with the
+/// same key places the order once.
+#[tokio::test]
+async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_retry_completes() {
+    within(TEST_LIMIT, "the whole test", async {
+        const SLOW: Duration = Duration::from_millis(300);
+        const TOO_SLOW: Duration = AWS_ATTEMPT_TIMEOUT.saturating_add(Duration::from_secs(1));
+        let stack = LocalServices::new(1).await;
+        let proxy = FaultProxy::before_moto().await;
+        let api = context_with_clock(
+            stack.proxied_store(&proxy).await,
+            stack.proxied_idempotency_store(&proxy).await,
+            stack.proxied_scheduler(&proxy).await,
+            stack.publisher(),
+            FixedClock::at(SystemClock.now()),
+        );
+
+        proxy.slow_down(SLOW);
+        let product = stack.product("slow", 100, STOCK).await;
+        let request = order_request("quin", &[(&product, UNITS)]).idempotency_key("slow");
+        let (first, started) = (proxy.responses(), Instant::now());
+        let slow = within(STALLED_ANSWER_WITHIN, "a slow order", send(&api, &request)).await;
+        let (slow_took, slow_calls) = (started.elapsed(), proxy.responses() - first);
+        assert_eq!(slow.status(), 201, "{}", json_body(&slow));
+        assert!(
+            slow_took >= SLOW * 4,
+            "each of the calls was slowed: {slow_took:?}"
+        );
+        proxy.slow_down(Duration::ZERO);
+        assert_completed_by_retry(&stack, &api, &request, "quin", &product).await;
+
+        proxy.slow_down(TOO_SLOW);
+        let product = stack.product("too-slow", 100, STOCK).await;
+        let request = order_request("rae", &[(&product, UNITS)]).idempotency_key("too-slow");
+        let started = Instant::now();
+        let too_slow = within(
+            STALLED_ANSWER_WITHIN,
+            "a too slow order",
+            send(&api, &request),
+        )
+        .await;
+        let too_slow_took = started.elapsed();
+        proxy.slow_down(Duration::ZERO);
+        assert_eq!(too_slow.status(), 503, "{}", json_body(&too_slow));
+        assert!(too_slow.headers().contains_key(RETRY_AFTER));
+        assert!(
+            too_slow_took < STALLED_ANSWER_WITHIN,
+            "answered after {too_slow_took:?}"
+        );
+        assert_nothing_stuck(&stack, &product).await;
+        // What a client retrying at once sees: the order, or the key still held by the request
+        // the timeouts cut short (free once its lease runs out, which `assert_completed_by_retry`
+        // skips ahead to).
+        let first_retry =
+            outcome(&within(STALLED_ANSWER_WITHIN, "a retry", send(&api, &request)).await);
+        let id = assert_completed_by_retry(&stack, &api, &request, "rae", &product).await;
+        println!(
+            "DynamoDB and Scheduler {SLOW:?} slow: 201 after {slow_took:.1?} ({slow_calls} calls); \
+            {TOO_SLOW:?} slow: 503 after {too_slow_took:.1?}, first retry {first_retry:?}, then \
+            201 once; stock conserved, order {id} scheduled"
+        );
+    })
+    .await;
 }

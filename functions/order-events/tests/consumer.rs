@@ -7,17 +7,18 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use order_events::{AwsConsumer, Deps, handle};
-use orderflow_adapters::AWS_OPERATION_TIMEOUT;
 use orderflow_adapters::dynamodb::DynamoStore;
 use orderflow_adapters::dynamodb::schema::TableNames;
 use orderflow_adapters::kafka::{KafkaDeadLetters, KafkaPublisher, raw_record};
 use orderflow_adapters::msk::{KafkaBatchResponse, KafkaEventBuilder, partition_key};
 use orderflow_adapters::system::{SystemClock, UuidV7Ids};
+use orderflow_adapters::{AWS_ATTEMPT_TIMEOUT, AWS_OPERATION_TIMEOUT};
 use orderflow_domain::consumer::EventConsumer;
 use orderflow_domain::ports::{
     EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, RawRecord, SalesStore,
 };
 use orderflow_testing::local;
+use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::stall::StalledEndpoint;
 use orderflow_types::{
     EventType, Order, OrderEvent, OrderId, OrderLine, OrderStatus, Product, ProductId, Quantity,
@@ -544,6 +545,141 @@ async fn a_stalled_dynamodb_stops_each_partition_within_the_timeout_and_reports_
         assert_eq!(stack.status(id).await, OrderStatus::Pending);
     }
     stack.assert_stock_conserved(&ids).await;
+}
+
+/// Where each partition of `records` resumes when none of them is done: its first record.
+fn first_offsets(records: &[(RawRecord, i64)]) -> BTreeMap<String, i64> {
+    let mut first = BTreeMap::new();
+    for (raw, _) in records {
+        first
+            .entry(partition_key(&raw.topic, raw.partition))
+            .or_insert(raw.offset);
+    }
+    first
+}
+
+/// DynamoDB slow to answer, through a proxy in front of moto. Each response later than usual but
+/// within the SDK's attempt timeout only slows the batch down: every timeout is applied. Each
+/// response later than the attempt timeout fails every attempt: the batch ends within the
+/// operation timeout with every partition reported at its first record (some writes may have
+/// landed before their answers were cut off), and the redelivery, once DynamoDB is fast again,
+/// applies each timeout once.
+#[tokio::test]
+async fn a_slow_dynamodb_slows_the_batch_down_or_stops_each_partition_and_redelivery_applies_once()
+{
+    // However the code under test misbehaves, the test ends.
+    tokio::time::timeout(std::time::Duration::from_secs(90), async {
+        const SLOW: std::time::Duration = std::time::Duration::from_millis(300);
+        const TOO_SLOW: std::time::Duration =
+            AWS_ATTEMPT_TIMEOUT.saturating_add(std::time::Duration::from_secs(1));
+        let within = AWS_OPERATION_TIMEOUT + std::time::Duration::from_secs(4);
+        let stack = Stack::new(3).await;
+        let (slow, too_slow) = (["s-1", "s-2", "s-3"], ["t-1", "t-2", "t-3"]);
+        for id in slow.iter().chain(&too_slow) {
+            stack.place(id, &[("sku-c", 2)]).await;
+            stack.publish(id, EventType::Timeout).await;
+        }
+        let records = read(&stack.topic, slow.len() + too_slow.len()).await;
+        let of = |ids: &[&str]| -> Vec<(RawRecord, i64)> {
+            records
+                .iter()
+                .filter(|(raw, _)| {
+                    ids.iter()
+                        .any(|id| raw.key.as_deref() == Some(id.as_bytes()))
+                })
+                .cloned()
+                .collect()
+        };
+        let (slow_records, too_slow_records) = (of(&slow), of(&too_slow));
+        let proxy = FaultProxy::before_moto().await;
+        let proxied =
+            DynamoStore::new(local::dynamodb_client_at(&proxy.url()).await, &stack.tables);
+        let deps = stack.deps(proxied, true);
+        let handled = async |records: &[(RawRecord, i64)]| {
+            let started = std::time::Instant::now();
+            let response = tokio::time::timeout(within, handle(&deps, invocation(batch(records))))
+                .await
+                .unwrap_or_else(|_| panic!("the batch took longer than {within:?}"))
+                .expect("handled");
+            (response, started.elapsed())
+        };
+
+        proxy.slow_down(SLOW);
+        let (response, slow_took) = handled(&slow_records).await;
+        assert_eq!(
+            response,
+            KafkaBatchResponse::default(),
+            "everything applied"
+        );
+        for id in slow {
+            assert_eq!(stack.status(id).await, OrderStatus::Cancelled, "{id}");
+        }
+        assert!(
+            slow_took >= SLOW * 2,
+            "the calls were slowed: {slow_took:?}"
+        );
+
+        proxy.slow_down(TOO_SLOW);
+        let (response, too_slow_took) = handled(&too_slow_records).await;
+        proxy.slow_down(std::time::Duration::ZERO);
+        let reported: BTreeMap<String, i64> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| {
+                (
+                    f.item_identifier.partition.clone(),
+                    f.item_identifier.offset,
+                )
+            })
+            .collect();
+        assert_eq!(
+            reported,
+            first_offsets(&too_slow_records),
+            "each partition resumes at its first record"
+        );
+        assert_eq!(response.batch_item_failures.len(), reported.len());
+        let ids: Vec<&str> = slow.iter().chain(&too_slow).copied().collect();
+        stack.assert_stock_conserved(&ids).await;
+        let mut landed = 0;
+        for id in too_slow {
+            if stack.status(id).await == OrderStatus::Cancelled {
+                landed += 1;
+            }
+        }
+
+        let redelivered =
+            tokio::time::timeout(within, handle(&deps, invocation(batch(&too_slow_records))))
+                .await
+                .expect("the redelivery in time")
+                .expect("handled");
+        assert_eq!(
+            redelivered,
+            KafkaBatchResponse::default(),
+            "everything applied"
+        );
+        for id in too_slow {
+            assert_eq!(stack.status(id).await, OrderStatus::Cancelled, "{id}");
+        }
+        assert_eq!(stack.stock("sku-c").await, 50, "every unit returned once");
+        stack.assert_stock_conserved(&ids).await;
+        let notices = stack
+            .store
+            .list_notifications(&user(), &PageRequest::default())
+            .await
+            .expect("list");
+        assert_eq!(notices.items.len(), ids.len(), "one notice per order");
+        println!(
+            "DynamoDB {SLOW:?} slow: {} timeouts applied in {slow_took:.1?}; {TOO_SLOW:?} slow: {} \
+            partitions reported after {too_slow_took:.1?} ({landed} of {} cancellations landed \
+            unanswered), redelivery applied the rest once; stock conserved, {} notices",
+            slow.len(),
+            reported.len(),
+            too_slow.len(),
+            notices.items.len()
+        );
+    })
+    .await
+    .expect("the test ended within 90 s");
 }
 
 #[tokio::test]

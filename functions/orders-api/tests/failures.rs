@@ -9,15 +9,26 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
+use lambda_http::http::header::RETRY_AFTER;
+use orderflow_adapters::AWS_ATTEMPT_TIMEOUT;
+use orderflow_adapters::kafka::KafkaPublisher;
+use orderflow_adapters::system::SystemClock;
+use orderflow_domain::ports::Clock;
 use orderflow_domain::ports::OrderStore;
+use orderflow_domain::testing::FixedClock;
 use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
-use orderflow_http::testing::{ApiGatewayRequest, json_body};
+use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
+use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::local;
+use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
-use orderflow_types::{EventType, Order, OrderId, OrderStatus, ProductId};
+use orderflow_types::{EventType, Order, OrderEvent, OrderId, OrderStatus, ProductId};
 
 const STOCK: u64 = 5;
 const UNITS: u32 = 2;
@@ -331,4 +342,264 @@ async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_pays_or_cancels_
         }
     }
     assert_eq!(proxy.resets(), 8, "every armed response was lost");
+}
+
+/// Sends `request` and checks the answer: 503 with `Retry-After` within `STALLED_ANSWER_WITHIN`;
+/// how long it took.
+async fn assert_unavailable_in_time<P: ApiPorts>(
+    api: &ApiContext<P>,
+    request: &ApiGatewayRequest,
+) -> Duration {
+    let started = Instant::now();
+    let answer = within(STALLED_ANSWER_WITHIN, "an answer", send(api, request)).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status(), 503, "{}", json_body(&answer));
+    assert!(answer.headers().contains_key(RETRY_AFTER));
+    assert!(took < STALLED_ANSWER_WITHIN, "answered after {took:?}");
+    took
+}
+
+/// One order of its own product for each case, so that each case's stock can be checked alone.
+async fn order_to_change(stack: &LocalServices, case: &str) -> (ProductId, Order) {
+    let product = stack.product(&format!("sku-{case}"), 100, STOCK).await;
+    let placed = Placer::new(stack)
+        .place(&format!("user-{case}"), &[(&product, UNITS)])
+        .await;
+    (product, placed)
+}
+
+/// After a payment or cancellation answered 200: the order is in `expected` status, its timeout
+/// is gone, its stock where it belongs.
+async fn assert_changed_once(
+    stack: &LocalServices,
+    (product, placed): &(ProductId, Order),
+    expected: OrderStatus,
+) {
+    let stored = stack.store().get_order(&placed.order_id).await.unwrap();
+    assert_eq!(stored.map(|o| o.status), Some(expected));
+    assert!(
+        !stack.is_scheduled(&placed.order_id).await,
+        "timeout removed"
+    );
+    let stock = if expected == OrderStatus::Paid {
+        STOCK - u64::from(UNITS)
+    } else {
+        STOCK
+    };
+    assert_eq!(stack.stock(product).await, stock, "applied once");
+    assert_nothing_stuck(stack, product, &placed.order_id).await;
+}
+
+/// The broker's answer to the `paid` or `cancelled` event is lost on the wire (the broker appended
+/// it), then held past the delivery timeout (a broker that accepts and never answers), between
+/// the function and a private broker. Lost: the producer resends, the broker drops the copy, 200.
+/// Held: 503 with `Retry-After` within seconds, pay and cancel at once; the payment or
+/// cancellation stands, and after the broker answers again a retry with the same key completes it
+/// once.
+#[tokio::test]
+async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_completes_once() {
+    within(TEST_LIMIT, "the whole test", async {
+        let stack = LocalServices::new(1).await;
+        let (broker, proxy) = within(
+            Duration::from_secs(30),
+            "starting a broker",
+            PrivateBroker::behind_proxy(),
+        )
+        .await;
+        let topic = within(
+            Duration::from_secs(30),
+            "creating a topic",
+            local::fresh_topic_on(&broker.kafka_config(), 1),
+        )
+        .await;
+        let config = broker.kafka_config();
+        let publisher = KafkaPublisher::connect(&config, None, topic.clone()).expect("a producer");
+        let api = context_with_clock(
+            stack.store(),
+            stack.idempotency_store(),
+            stack.scheduler(),
+            publisher.clone(),
+            FixedClock::at(SystemClock.now()),
+        );
+        // A first payment connects the producer: after it, once the proxy is idle, the next
+        // response through it is the broker's answer to the next publish.
+        let warm_up = order_to_change(&stack, "warm-up").await;
+        let paid = send(&api, &pay("user-warm-up", &warm_up.1.order_id)).await;
+        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
+
+        // The produce response lost, paying then cancelling.
+        let mut lost = Vec::new();
+        let cases: [(&str, Request, OrderStatus); 2] = [
+            ("pay-lost", pay, OrderStatus::Paid),
+            ("cancel-lost", cancel, OrderStatus::Cancelled),
+        ];
+        for (case, make, expected) in cases {
+            let changed = order_to_change(&stack, case).await;
+            let request = make(&format!("user-{case}"), &changed.1.order_id).idempotency_key(case);
+            settle(&proxy).await;
+            proxy.lose_response(proxy.responses());
+            let answer = within(STALLED_ANSWER_WITHIN, case, send(&api, &request)).await;
+            assert_eq!(answer.status(), 200, "{case}: {}", json_body(&answer));
+            assert_changed_once(&stack, &changed, expected).await;
+            let replayed = send(&api, &request).await;
+            assert_eq!(json_body(&replayed), json_body(&answer), "{case}: replayed");
+            lost.push(changed.1.order_id);
+        }
+        assert_eq!(proxy.resets(), 2, "both produce responses were lost");
+
+        // The broker's answer held past the delivery timeout, paying and cancelling at once:
+        // holding one response stops the connection both publishes share.
+        let to_pay = order_to_change(&stack, "pay-stall").await;
+        let to_cancel = order_to_change(&stack, "cancel-stall").await;
+        let paying = pay("user-pay-stall", &to_pay.1.order_id).idempotency_key("pay-stall");
+        let cancelling =
+            cancel("user-cancel-stall", &to_cancel.1.order_id).idempotency_key("cancel-stall");
+        settle(&proxy).await;
+        proxy.hold_response(proxy.responses());
+        let (pay_took, cancel_took) = tokio::join!(
+            assert_unavailable_in_time(&api, &paying),
+            assert_unavailable_in_time(&api, &cancelling),
+        );
+        assert!(
+            proxy.wait_for_held(Duration::ZERO).await,
+            "the broker's answer was the one held"
+        );
+        let status = async |id: &OrderId| {
+            let stored = stack.store().get_order(id).await.unwrap();
+            stored.expect("the order exists").status
+        };
+        assert_eq!(
+            status(&to_pay.1.order_id).await,
+            OrderStatus::Paid,
+            "stands"
+        );
+        assert_eq!(
+            status(&to_cancel.1.order_id).await,
+            OrderStatus::Cancelled,
+            "stands"
+        );
+        assert_nothing_stuck(&stack, &to_pay.0, &to_pay.1.order_id).await;
+        assert_nothing_stuck(&stack, &to_cancel.0, &to_cancel.1.order_id).await;
+        proxy.release();
+        let (paid, pay_503s) = until_served(|| send(&api, &paying)).await;
+        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
+        let (cancelled, cancel_503s) = until_served(|| send(&api, &cancelling)).await;
+        assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
+        assert_changed_once(&stack, &to_pay, OrderStatus::Paid).await;
+        assert_changed_once(&stack, &to_cancel, OrderStatus::Cancelled).await;
+
+        let events = within(
+            Duration::from_secs(40),
+            "reading the topic",
+            broker.payloads(&topic),
+        )
+        .await;
+        let events: Vec<OrderEvent> = events
+            .iter()
+            .map(|payload| serde_json::from_slice(payload).expect("an order event"))
+            .collect();
+        let copies = |id: &OrderId, kind: EventType| {
+            events
+                .iter()
+                .filter(|e| &e.order_id == id && e.event_type == kind)
+                .count()
+        };
+        let lost_copies = [
+            copies(&lost[0], EventType::Paid),
+            copies(&lost[1], EventType::Cancelled),
+        ];
+        let stall_copies = [
+            copies(&to_pay.1.order_id, EventType::Paid),
+            copies(&to_cancel.1.order_id, EventType::Cancelled),
+        ];
+        println!(
+            "broker faults at publish: responses lost -> 200, 200, copies {lost_copies:?}; \
+            response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
+            then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
+            copies {stall_copies:?}; stock conserved",
+            publisher.replacements()
+        );
+        assert_eq!(lost_copies, [1, 1], "the broker dropped the resent records");
+        // A held record was appended before its answer was held, and the retry publishes again: at
+        // least once, as the consumer expects (it applies an event id once).
+        for n in stall_copies {
+            assert!((1..=2).contains(&n), "{stall_copies:?}");
+        }
+    })
+    .await;
+}
+
+/// DynamoDB and the Scheduler slow to answer, through a proxy in front of moto, paying and
+/// cancelling at once: each response later than usual but within the SDK's attempt timeout only
+/// makes the answer slower (200); each response later than the attempt timeout makes every
+/// attempt time out, and the answer is 503 with `Retry-After` within the operation timeout; once
+/// they are fast again, a retry with the same key completes the payment or cancellation once.
+#[tokio::test]
+async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_retry_completes() {
+    within(TEST_LIMIT, "the whole test", async {
+        const SLOW: Duration = Duration::from_millis(300);
+        const TOO_SLOW: Duration = AWS_ATTEMPT_TIMEOUT.saturating_add(Duration::from_secs(1));
+        let stack = LocalServices::new(1).await;
+        let proxy = FaultProxy::before_moto().await;
+        let api = context_with_clock(
+            stack.proxied_store(&proxy).await,
+            stack.proxied_idempotency_store(&proxy).await,
+            stack.proxied_scheduler(&proxy).await,
+            stack.publisher(),
+            FixedClock::at(SystemClock.now()),
+        );
+        let timed = async |request: &ApiGatewayRequest| {
+            let started = Instant::now();
+            let answer = within(STALLED_ANSWER_WITHIN, "an answer", send(&api, request)).await;
+            (answer, started.elapsed())
+        };
+
+        proxy.slow_down(SLOW);
+        let slow_pay = order_to_change(&stack, "pay-slow").await;
+        let slow_cancel = order_to_change(&stack, "cancel-slow").await;
+        let paying = pay("user-pay-slow", &slow_pay.1.order_id).idempotency_key("pay-slow");
+        let cancelling =
+            cancel("user-cancel-slow", &slow_cancel.1.order_id).idempotency_key("cancel-slow");
+        let ((paid, pay_took), (cancelled, cancel_took)) =
+            tokio::join!(timed(&paying), timed(&cancelling));
+        proxy.slow_down(Duration::ZERO);
+        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
+        assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
+        for took in [pay_took, cancel_took] {
+            assert!(took >= SLOW * 4, "each call was slowed: {took:?}");
+        }
+        assert_changed_once(&stack, &slow_pay, OrderStatus::Paid).await;
+        assert_changed_once(&stack, &slow_cancel, OrderStatus::Cancelled).await;
+
+        proxy.slow_down(TOO_SLOW);
+        let to_pay = order_to_change(&stack, "pay-too-slow").await;
+        let to_cancel = order_to_change(&stack, "cancel-too-slow").await;
+        let paying = pay("user-pay-too-slow", &to_pay.1.order_id).idempotency_key("pay-too-slow");
+        let cancelling = cancel("user-cancel-too-slow", &to_cancel.1.order_id)
+            .idempotency_key("cancel-too-slow");
+        let (pay_503_took, cancel_503_took) = tokio::join!(
+            assert_unavailable_in_time(&api, &paying),
+            assert_unavailable_in_time(&api, &cancelling),
+        );
+        proxy.slow_down(Duration::ZERO);
+        assert_nothing_stuck(&stack, &to_pay.0, &to_pay.1.order_id).await;
+        assert_nothing_stuck(&stack, &to_cancel.0, &to_cancel.1.order_id).await;
+        // What a client retrying at once sees: the order, or the key still held by the request
+        // the timeouts cut short (free once its lease runs out, which `retry` skips ahead to).
+        let first_retry =
+            outcome(&within(STALLED_ANSWER_WITHIN, "a retry", send(&api, &paying)).await);
+        let paid = retry(&api, async || send(&api, &paying).await).await;
+        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
+        let cancelled = retry(&api, async || send(&api, &cancelling).await).await;
+        assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
+        assert_changed_once(&stack, &to_pay, OrderStatus::Paid).await;
+        assert_changed_once(&stack, &to_cancel, OrderStatus::Cancelled).await;
+        println!(
+            "DynamoDB and Scheduler {SLOW:?} slow: 200 after {pay_took:.1?} (pay) and \
+            {cancel_took:.1?} (cancel); {TOO_SLOW:?} slow: 503 after {pay_503_took:.1?} and \
+            {cancel_503_took:.1?}, first retry of the payment {first_retry:?}, then 200 \
+            once each; stock conserved, timeouts removed"
+        );
+    })
+    .await;
 }
