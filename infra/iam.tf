@@ -14,9 +14,12 @@ locals {
   function_access = {
     "create-order" = {
       dynamodb = {
-        products    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-        orders      = ["dynamodb:GetItem", "dynamodb:PutItem"]
-        idempotency = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        products = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        # UpdateItem and the notification: an order left PENDING at its payment deadline by
+        # placing it is cancelled there (Storefront::place).
+        orders        = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        notifications = ["dynamodb:PutItem"]
+        idempotency   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       }
       dynamodb_indexes = {}
       schedules        = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]

@@ -1,13 +1,15 @@
 //! The handler against the local broker, with the Scheduler's payload as it arrives.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use order_timeout::{Deps, HandlerError, config, handle};
 use orderflow_adapters::kafka::{KafkaConfig, KafkaPublisher};
 use orderflow_domain::testing::RecordingPublisher;
-use orderflow_testing::local;
+use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::figures;
+use orderflow_testing::local::{self, TEST_LIMIT, within};
 use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
 use rdkafka::Message;
 use serde_json::Value;
@@ -168,4 +170,107 @@ fn configuration_names_missing_variables() {
     })
     .unwrap();
     assert_eq!(config.topic, "order-events");
+}
+
+/// Between order-timeout and a private broker: the answer to the publish lost on the wire (the
+/// broker appended the event), then held past the delivery timeout. Lost: the producer resends,
+/// the broker keeps one copy, the invocation succeeds. Held: the invocation fails as retryable
+/// within the delivery timeout and a margin, far inside the function's 15 s, and Lambda's retry
+/// of it publishes once the broker answers again.
+#[tokio::test]
+async fn a_lost_or_held_broker_answer_fails_the_invocation_in_time_and_its_retry_publishes() {
+    within(TEST_LIMIT, "the whole test", async {
+        let (broker, proxy) = within(
+            Duration::from_secs(30),
+            "starting a broker",
+            PrivateBroker::behind_proxy(),
+        )
+        .await;
+        let topic = within(
+            Duration::from_secs(30),
+            "creating a topic",
+            local::fresh_topic_on(&broker.kafka_config(), 1),
+        )
+        .await;
+        let publisher =
+            KafkaPublisher::connect(&broker.kafka_config(), None, topic.clone()).expect("producer");
+        let deps = Deps::new(publisher, RESERVE);
+        let publish = || {
+            within(
+                Duration::from_secs(10),
+                "an invocation",
+                handle(&deps, invocation(fixture())),
+            )
+        };
+        publish()
+            .await
+            .expect("a first timeout connects the producer");
+
+        // The answer lost: published once.
+        settle(&proxy).await;
+        proxy.lose_response(proxy.responses());
+        publish().await.expect("the producer resends a lost answer");
+        assert_eq!(proxy.resets(), 1, "the broker's answer was lost");
+        assert_eq!(broker.read_topic(&topic).await.len(), 2, "one copy each");
+
+        // The answer held: a retryable failure in time, then Lambda's retry publishes.
+        settle(&proxy).await;
+        proxy.hold_response(proxy.responses());
+        let started = Instant::now();
+        let err = publish()
+            .await
+            .expect_err("a held answer fails the invocation");
+        let failed_after = started.elapsed();
+        assert!(
+            matches!(err, HandlerError::Publish(ref e) if e.is_retryable()),
+            "{err:?}"
+        );
+        assert!(
+            failed_after < RESERVE,
+            "failed after {failed_after:?}, past the publish reserve"
+        );
+        assert!(
+            proxy.wait_for_held(Duration::ZERO).await,
+            "the answer held was the broker's"
+        );
+        proxy.release();
+        let mut retries = 0;
+        loop {
+            retries += 1;
+            match publish().await {
+                Ok(()) => break,
+                // The stalled producer is replaced after the failure; its replacement delivers.
+                Err(err) if retries < 3 => assert!(
+                    matches!(err, HandlerError::Publish(ref e) if e.is_retryable()),
+                    "{err:?}"
+                ),
+                Err(err) => panic!("still failing after {retries} retries: {err:?}"),
+            }
+        }
+        let records = broker.read_topic(&topic).await;
+        let payload: PaymentTimeout = serde_json::from_value(fixture()).expect("payload");
+        for record in &records {
+            let event: OrderEvent =
+                serde_json::from_slice(record.payload().expect("value")).expect("event");
+            assert_eq!(
+                (&event.order_id, event.event_type),
+                (&payload.order_id, EventType::Timeout)
+            );
+        }
+        assert!(
+            records.len() >= 3,
+            "the retry published: {} records",
+            records.len()
+        );
+        figures::report(
+            "order-timeout with a faulted broker",
+            format!(
+                "answer lost: published once (1 reset); answer held: failed as retryable after \
+                 {failed_after:.1?}, published by retry {retries}; {} timeout records for the \
+                 order in all (at least once: the consumer applies a timeout once)",
+                records.len()
+            ),
+        );
+    })
+    .await;
 }
