@@ -20,7 +20,7 @@ rc=0
 cargo test "$@" 2>&1 | tee "$log" || rc=$?
 if [[ -s $ORDERFLOW_FIGURES ]]; then
   printf '\nFigures of this run, scenario by scenario:\n'
-  sort "$ORDERFLOW_FIGURES" | sed 's/^/  /'
+  sort -s -t: -k1,1 "$ORDERFLOW_FIGURES" | sed 's/^/  /'
   printf '\n'
 fi
 awk '/^test result:/ { passed += $4; failed += $6 }

@@ -25,6 +25,7 @@ use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
 use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
@@ -389,10 +390,13 @@ async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_places_the_order
         let first = proxy.responses();
         proxy.lose_response(first + n);
         let answered = send(&api, &request).await;
-        println!(
-            "response to {call} lost: {} after {} responses",
-            answered.status(),
-            proxy.responses() - first
+        figures::report(
+            "create-order, a response lost on the wire",
+            format!(
+                "response to {call} lost: {} after {} responses",
+                answered.status(),
+                proxy.responses() - first
+            ),
         );
         assert_eq!(answered.status(), 201, "{call}: {}", json_body(&answered));
         assert_eq!(proxy.resets(), n + 1, "{call}: the response was lost");
@@ -436,9 +440,12 @@ async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
     let answered = send(&api, &order_request("lou", &[(&product, UNITS)])).await;
     assert_eq!(answered.status(), 201, "{}", json_body(&answered));
     assert_eq!(proxy.resets(), 1, "the answer was lost");
-    println!(
-        "CreateSchedule answer lost: 201 after {} Scheduler responses",
-        proxy.responses()
+    figures::report(
+        "create-order, the CreateSchedule answer lost",
+        format!(
+            "CreateSchedule answer lost: 201 after {} Scheduler responses",
+            proxy.responses()
+        ),
     );
     assert!(stack.is_scheduled(&order_id(&answered)).await);
     assert_eq!(stack.stock(&product).await, STOCK - UNITS);
@@ -526,14 +533,17 @@ async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_compl
 
         let created = created_on(&broker, &topic).await;
         let copies = |id: &OrderId| created.iter().filter(|c| *c == id).count();
-        println!(
-            "broker faults at publish: response lost -> 201 after {lost_took:.1?}, {} copy of \
+        figures::report(
+            "create-order, broker faults at publishing",
+            format!(
+                "broker faults at publish: response lost -> 201 after {lost_took:.1?}, {} copy of \
             `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
             and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
             each",
-            copies(&lost_id),
-            publisher.replacements(),
-            copies(&stall_id),
+                copies(&lost_id),
+                publisher.replacements(),
+                copies(&stall_id),
+            ),
         );
         assert_eq!(copies(&lost_id), 1, "the broker dropped the resent record");
         // The held record was appended before its answer was held, and the retry publishes again:
@@ -621,10 +631,13 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
         let first_retry =
             outcome(&within(STALLED_ANSWER_WITHIN, "a retry", send(&api, &request)).await);
         let id = assert_completed_by_retry(&stack, &api, &request, "rae", &product).await;
-        println!(
+        figures::report(
+            "create-order, slow DynamoDB and Scheduler",
+            format!(
             "DynamoDB and Scheduler {SLOW:?} slow: 201 after {slow_took:.1?} ({slow_calls} calls); \
             {TOO_SLOW:?} slow: 503 after {too_slow_took:.1?}, first retry {first_retry:?}, then \
             201 once; stock conserved, order {id} scheduled"
+            ),
         );
     })
     .await;

@@ -17,6 +17,7 @@ use orderflow_domain::consumer::EventConsumer;
 use orderflow_domain::ports::{
     EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, RawRecord, SalesStore,
 };
+use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::stall::StalledEndpoint;
@@ -537,9 +538,12 @@ async fn a_stalled_dynamodb_stops_each_partition_within_the_timeout_and_reports_
         .collect();
     assert_eq!(reported, partitions, "every partition stopped and reported");
     assert_eq!(response.batch_item_failures.len(), partitions.len());
-    println!(
-        "stalled DynamoDB: {} partitions reported after {took:.1?}",
-        partitions.len()
+    figures::report(
+        "order-events, a stalled DynamoDB",
+        format!(
+            "stalled DynamoDB: {} partitions reported after {took:.1?}",
+            partitions.len()
+        ),
     );
     for id in ids {
         assert_eq!(stack.status(id).await, OrderStatus::Pending);
@@ -668,7 +672,9 @@ async fn a_slow_dynamodb_slows_the_batch_down_or_stops_each_partition_and_redeli
             .await
             .expect("list");
         assert_eq!(notices.items.len(), ids.len(), "one notice per order");
-        println!(
+        figures::report(
+            "order-events, a slow DynamoDB",
+            format!(
             "DynamoDB {SLOW:?} slow: {} timeouts applied in {slow_took:.1?}; {TOO_SLOW:?} slow: {} \
             partitions reported after {too_slow_took:.1?} ({landed} of {} cancellations landed \
             unanswered), redelivery applied the rest once; stock conserved, {} notices",
@@ -676,6 +682,7 @@ async fn a_slow_dynamodb_slows_the_batch_down_or_stops_each_partition_and_redeli
             reported.len(),
             too_slow.len(),
             notices.items.len()
+            ),
         );
     })
     .await

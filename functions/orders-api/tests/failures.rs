@@ -23,6 +23,7 @@ use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
 use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
@@ -323,10 +324,13 @@ async fn a_response_lost_on_the_wire_at_any_dynamodb_call_still_pays_or_cancels_
             let first = proxy.responses();
             proxy.lose_response(first + n);
             let answered = send(&api, &request).await;
-            println!(
-                "{name}: response to {call} lost: {} after {} responses",
-                answered.status(),
-                proxy.responses() - first
+            figures::report(
+                "orders-api, a response lost on the wire",
+                format!(
+                    "{name}: response to {call} lost: {} after {} responses",
+                    answered.status(),
+                    proxy.responses() - first
+                ),
             );
             assert_eq!(answered.status(), 200, "{case}: {}", json_body(&answered));
             assert_eq!(order(&answered).status, expected, "{case}");
@@ -512,12 +516,15 @@ async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_compl
             copies(&to_pay.1.order_id, EventType::Paid),
             copies(&to_cancel.1.order_id, EventType::Cancelled),
         ];
-        println!(
-            "broker faults at publish: responses lost -> 200, 200, copies {lost_copies:?}; \
+        figures::report(
+            "orders-api, broker faults at publishing",
+            format!(
+                "broker faults at publish: responses lost -> 200, 200, copies {lost_copies:?}; \
             response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
             then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
             copies {stall_copies:?}; stock conserved",
-            publisher.replacements()
+                publisher.replacements()
+            ),
         );
         assert_eq!(lost_copies, [1, 1], "the broker dropped the resent records");
         // A held record was appended before its answer was held, and the retry publishes again: at
@@ -594,11 +601,14 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
         assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
         assert_changed_once(&stack, &to_pay, OrderStatus::Paid).await;
         assert_changed_once(&stack, &to_cancel, OrderStatus::Cancelled).await;
-        println!(
-            "DynamoDB and Scheduler {SLOW:?} slow: 200 after {pay_took:.1?} (pay) and \
+        figures::report(
+            "orders-api, slow DynamoDB and Scheduler",
+            format!(
+                "DynamoDB and Scheduler {SLOW:?} slow: 200 after {pay_took:.1?} (pay) and \
             {cancel_took:.1?} (cancel); {TOO_SLOW:?} slow: 503 after {pay_503_took:.1?} and \
             {cancel_503_took:.1?}, first retry of the payment {first_retry:?}, then 200 \
             once each; stock conserved, timeouts removed"
+            ),
         );
     })
     .await;

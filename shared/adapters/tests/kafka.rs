@@ -12,6 +12,7 @@ use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig, KafkaContext, KafkaPubli
 use orderflow_domain::error::{Dependency, Error};
 use orderflow_domain::ports::EventPublisher;
 use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
@@ -211,10 +212,13 @@ async fn a_broker_stall_fails_publishes_for_its_duration_only() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    println!(
-        "broker frozen ~7 s: {} failed publishes after thawing, {} producer(s) replaced",
-        failures.len(),
-        publisher.replacements()
+    figures::report(
+        "producer, a frozen broker",
+        format!(
+            "broker frozen ~7 s: {} failed publishes after thawing, {} producer(s) replaced",
+            failures.len(),
+            publisher.replacements()
+        ),
     );
 }
 
@@ -315,11 +319,14 @@ async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands
 
         let idempotent = copies(&broker, &topic, "o-1").await;
         let control = copies(&broker, &topic, "o-2").await;
-        println!(
+        figures::report(
+            "producer, a lost produce answer",
+            format!(
             "produce response lost: 1 reset, published after {took:.1?} and {responses} responses, \
             {idempotent} copy on the topic ({control} without idempotence), {} producer(s) \
             replaced",
             publisher.replacements()
+            ),
         );
         assert_eq!(
             control, 2,
@@ -355,10 +362,13 @@ async fn slow_broker_responses_within_the_delivery_timeout_only_slow_publishing_
             copies(&broker, &topic, "o-1").await,
             copies(&broker, &topic, "o-2").await,
         ];
-        println!(
+        figures::report(
+            "producer, slow broker answers",
+            format!(
             "broker responses {DELAY:?} late: publishes took {latencies:.1?}, copies on the topic \
             {on_topic:?}, {} reset(s)",
             proxy.resets()
+            ),
         );
         assert!(
             latencies.iter().all(|took| *took >= DELAY),
@@ -421,12 +431,15 @@ async fn a_produce_response_held_past_the_delivery_timeout_fails_in_time_and_pub
             copies(&broker, &topic, "o-1").await,
             copies(&broker, &topic, "o-2").await,
         ];
-        println!(
+        figures::report(
+            "producer, a held produce answer",
+            format!(
             "produce response held: publish failed after {took:.1?}; after the release {} failed \
             publish(es), {} producer(s) replaced; copies of the failed and the next record on the \
             topic {on_topic:?}",
             failures.len(),
             publisher.replacements()
+            ),
         );
         assert!(took < STALLED_PUBLISH_WITHIN, "failed after {took:?}");
         assert!(
