@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use lambda_http::http::header::RETRY_AFTER;
 use orderflow_adapters::AWS_ATTEMPT_TIMEOUT;
-use orderflow_adapters::kafka::KafkaPublisher;
 use orderflow_adapters::system::SystemClock;
 use orderflow_domain::Dependency;
 use orderflow_domain::ports::{Clock, OrderStore, PageRequest};
@@ -24,9 +23,8 @@ use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
-use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::broker::{PrivateBroker, ProxiedTopic, settle};
 use orderflow_testing::figures;
-use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
@@ -461,20 +459,12 @@ async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
 async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_completes_the_order() {
     within(TEST_LIMIT, "the whole test", async {
         let stack = LocalServices::new(1).await;
-        let (broker, proxy) = within(
-            Duration::from_secs(30),
-            "starting a broker",
-            PrivateBroker::behind_proxy(),
-        )
-        .await;
-        let topic = within(
-            Duration::from_secs(30),
-            "creating a topic",
-            local::fresh_topic_on(&broker.kafka_config(), 1),
-        )
-        .await;
-        let publisher = KafkaPublisher::connect(&broker.kafka_config(), None, topic.clone())
-            .expect("a producer");
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = ProxiedTopic::start(1).await;
         let api = context_with_clock(
             stack.store(),
             stack.idempotency_store(),
@@ -536,7 +526,7 @@ async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_compl
         figures::report(
             "create-order, broker faults at publishing",
             format!(
-                "broker faults at publish: response lost -> 201 after {lost_took:.1?}, {} copy of \
+                "response lost -> 201 after {lost_took:.1?}, {} copy of \
             `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
             and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
             each",

@@ -540,10 +540,7 @@ async fn a_stalled_dynamodb_stops_each_partition_within_the_timeout_and_reports_
     assert_eq!(response.batch_item_failures.len(), partitions.len());
     figures::report(
         "order-events, a stalled DynamoDB",
-        format!(
-            "stalled DynamoDB: {} partitions reported after {took:.1?}",
-            partitions.len()
-        ),
+        format!("{} partitions reported after {took:.1?}", partitions.len()),
     );
     for id in ids {
         assert_eq!(stack.status(id).await, OrderStatus::Pending);

@@ -7,7 +7,7 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use order_timeout::{Deps, HandlerError, config, handle};
 use orderflow_adapters::kafka::{KafkaConfig, KafkaPublisher};
 use orderflow_domain::testing::RecordingPublisher;
-use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::broker::{ProxiedTopic, settle};
 use orderflow_testing::figures;
 use orderflow_testing::local::{self, TEST_LIMIT, within};
 use orderflow_types::{EventType, OrderEvent, PaymentTimeout, Timestamp};
@@ -180,20 +180,12 @@ fn configuration_names_missing_variables() {
 #[tokio::test]
 async fn a_lost_or_held_broker_answer_fails_the_invocation_in_time_and_its_retry_publishes() {
     within(TEST_LIMIT, "the whole test", async {
-        let (broker, proxy) = within(
-            Duration::from_secs(30),
-            "starting a broker",
-            PrivateBroker::behind_proxy(),
-        )
-        .await;
-        let topic = within(
-            Duration::from_secs(30),
-            "creating a topic",
-            local::fresh_topic_on(&broker.kafka_config(), 1),
-        )
-        .await;
-        let publisher =
-            KafkaPublisher::connect(&broker.kafka_config(), None, topic.clone()).expect("producer");
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = ProxiedTopic::start(1).await;
         let deps = Deps::new(publisher, RESERVE);
         let publish = || {
             within(

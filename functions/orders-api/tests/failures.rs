@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use lambda_http::http::header::RETRY_AFTER;
 use orderflow_adapters::AWS_ATTEMPT_TIMEOUT;
-use orderflow_adapters::kafka::KafkaPublisher;
 use orderflow_adapters::system::SystemClock;
 use orderflow_domain::ports::Clock;
 use orderflow_domain::ports::OrderStore;
@@ -22,9 +21,8 @@ use orderflow_domain::testing::FixedClock;
 use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
-use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::broker::{ProxiedTopic, settle};
 use orderflow_testing::figures;
-use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
@@ -404,20 +402,12 @@ async fn assert_changed_once(
 async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_completes_once() {
     within(TEST_LIMIT, "the whole test", async {
         let stack = LocalServices::new(1).await;
-        let (broker, proxy) = within(
-            Duration::from_secs(30),
-            "starting a broker",
-            PrivateBroker::behind_proxy(),
-        )
-        .await;
-        let topic = within(
-            Duration::from_secs(30),
-            "creating a topic",
-            local::fresh_topic_on(&broker.kafka_config(), 1),
-        )
-        .await;
-        let config = broker.kafka_config();
-        let publisher = KafkaPublisher::connect(&config, None, topic.clone()).expect("a producer");
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = ProxiedTopic::start(1).await;
         let api = context_with_clock(
             stack.store(),
             stack.idempotency_store(),
@@ -519,7 +509,7 @@ async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_compl
         figures::report(
             "orders-api, broker faults at publishing",
             format!(
-                "broker faults at publish: responses lost -> 200, 200, copies {lost_copies:?}; \
+                "responses lost -> 200, 200, copies {lost_copies:?}; \
             response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
             then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
             copies {stall_copies:?}; stock conserved",

@@ -11,11 +11,10 @@ use base64::Engine;
 use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig, KafkaContext, KafkaPublisher};
 use orderflow_domain::error::{Dependency, Error};
 use orderflow_domain::ports::EventPublisher;
-use orderflow_testing::broker::{PrivateBroker, settle};
+use orderflow_testing::broker::{PrivateBroker, ProxiedTopic, settle};
 use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::local::{TEST_LIMIT, within};
-use orderflow_testing::proxy::FaultProxy;
 use orderflow_types::{EventType, OrderEvent, OrderId, UserId};
 use rdkafka::ClientContext;
 use rdkafka::Message;
@@ -230,29 +229,16 @@ const STALLED_PUBLISH_WITHIN: Duration =
 /// A private broker behind a fault proxy, a one-partition topic on it, and a publisher whose
 /// connections are already up (one event, `o-0`, published), so that a fault armed once the proxy
 /// is idle hits the answer to the next publish rather than the producer's start-up.
-async fn proxied_publisher() -> (PrivateBroker, FaultProxy, String, KafkaPublisher) {
-    let (broker, proxy) = within(
-        Duration::from_secs(30),
-        "starting a broker",
-        PrivateBroker::behind_proxy(),
-    )
-    .await;
-    let config = broker.kafka_config();
-    let topic = within(
-        Duration::from_secs(30),
-        "creating a topic",
-        local::fresh_topic_on(&config, 1),
-    )
-    .await;
-    let publisher = KafkaPublisher::connect(&config, None, topic.clone()).expect("producer");
+async fn proxied_publisher() -> ProxiedTopic {
+    let proxied = ProxiedTopic::start(1).await;
     within(
         STALLED_PUBLISH_WITHIN,
         "publishing before any fault",
-        publisher.publish(&event("o-0", EventType::Created)),
+        proxied.publisher.publish(&event("o-0", EventType::Created)),
     )
     .await
     .expect("published before any fault");
-    (broker, proxy, topic, publisher)
+    proxied
 }
 
 /// How many records on `topic` of `broker` carry the key `order`.
@@ -279,7 +265,12 @@ async fn copies(broker: &PrivateBroker, topic: &str, order: &str) -> usize {
 #[tokio::test]
 async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands_once() {
     within(TEST_LIMIT, "the whole test", async {
-        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = proxied_publisher().await;
         settle(&proxy).await;
         let before = proxy.responses();
         proxy.lose_response(before);
@@ -322,10 +313,10 @@ async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands
         figures::report(
             "producer, a lost produce answer",
             format!(
-            "produce response lost: 1 reset, published after {took:.1?} and {responses} responses, \
+                "1 reset, published after {took:.1?} and {responses} responses, \
             {idempotent} copy on the topic ({control} without idempotence), {} producer(s) \
             replaced",
-            publisher.replacements()
+                publisher.replacements()
             ),
         );
         assert_eq!(
@@ -343,7 +334,12 @@ async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands
 async fn slow_broker_responses_within_the_delivery_timeout_only_slow_publishing_down() {
     within(TEST_LIMIT, "the whole test", async {
         const DELAY: Duration = Duration::from_secs(1);
-        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = proxied_publisher().await;
         proxy.slow_down(DELAY);
         let mut latencies = Vec::new();
         for order in ["o-1", "o-2"] {
@@ -386,7 +382,12 @@ async fn slow_broker_responses_within_the_delivery_timeout_only_slow_publishing_
 #[tokio::test]
 async fn a_produce_response_held_past_the_delivery_timeout_fails_in_time_and_publishing_recovers() {
     within(TEST_LIMIT, "the whole test", async {
-        let (broker, proxy, topic, publisher) = proxied_publisher().await;
+        let ProxiedTopic {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        } = proxied_publisher().await;
         settle(&proxy).await;
         proxy.hold_response(proxy.responses());
         let started = Instant::now();
@@ -434,11 +435,11 @@ async fn a_produce_response_held_past_the_delivery_timeout_fails_in_time_and_pub
         figures::report(
             "producer, a held produce answer",
             format!(
-            "produce response held: publish failed after {took:.1?}; after the release {} failed \
+                "publish failed after {took:.1?}; after the release {} failed \
             publish(es), {} producer(s) replaced; copies of the failed and the next record on the \
             topic {on_topic:?}",
-            failures.len(),
-            publisher.replacements()
+                failures.len(),
+                publisher.replacements()
             ),
         );
         assert!(took < STALLED_PUBLISH_WITHIN, "failed after {took:?}");

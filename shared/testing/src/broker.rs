@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::local;
 use crate::proxy::FaultProxy;
-use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig, read_to_end};
+use orderflow_adapters::kafka::{KafkaAuth, KafkaConfig, KafkaPublisher, read_to_end};
 use rdkafka::message::OwnedMessage;
 
 /// A tansu broker with in-memory storage, stopped when dropped.
@@ -132,6 +132,41 @@ impl Drop for PrivateBroker {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+    }
+}
+
+/// A private broker behind a fault proxy, a fresh topic on it, and the functions' publisher to
+/// that topic through the proxy: where a test of publishing under broker faults starts.
+pub struct ProxiedTopic {
+    pub broker: PrivateBroker,
+    pub proxy: FaultProxy,
+    pub topic: String,
+    pub publisher: KafkaPublisher,
+}
+
+impl ProxiedTopic {
+    /// With a topic of `partitions` partitions.
+    pub async fn start(partitions: i32) -> Self {
+        let (broker, proxy) = local::within(
+            Duration::from_secs(30),
+            "starting a broker",
+            PrivateBroker::behind_proxy(),
+        )
+        .await;
+        let topic = local::within(
+            Duration::from_secs(30),
+            "creating a topic",
+            local::fresh_topic_on(&broker.kafka_config(), partitions),
+        )
+        .await;
+        let publisher = KafkaPublisher::connect(&broker.kafka_config(), None, topic.clone())
+            .unwrap_or_else(|err| panic!("a producer for {topic}: {err}"));
+        Self {
+            broker,
+            proxy,
+            topic,
+            publisher,
+        }
     }
 }
 
