@@ -239,8 +239,8 @@ async fn killed_between_any_two_steps_a_retry_with_the_key_places_the_order_once
         "create-order crash",
         format!(
             "{calls} remote calls a request, {killed} crash points tried, \
-         {killed} processes killed, {waited} retries told to wait for the dead process's lease, \
-         {resumed} resumed with 201 once each and replayed alike; {} invocations handed out",
+             {killed} processes killed, {waited} retries told to wait for the dead process's lease, \
+             {resumed} resumed with 201 once each and replayed alike; {} invocations handed out",
             stack.runtime.handed_out()
         ),
     );
@@ -274,8 +274,8 @@ async fn killed_without_a_key_a_retry_is_a_new_order_and_nothing_is_stuck() {
         "create-order crash without a key",
         format!(
             "1 process killed at the reservation, {left} order \
-         left by it (PENDING, scheduled), the retry placed a second: stock {} of {STOCK}, \
-         conserved",
+             left by it (PENDING, scheduled), the retry placed a second: stock {} of {STOCK}, \
+             conserved",
             stack.services.stock(&product).await
         ),
     );

@@ -527,9 +527,9 @@ async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_compl
             "create-order, broker faults at publishing",
             format!(
                 "response lost -> 201 after {lost_took:.1?}, {} copy of \
-            `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
-            and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
-            each",
+                 `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
+                 and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
+                 each",
                 copies(&lost_id),
                 publisher.replacements(),
                 copies(&stall_id),
@@ -625,8 +625,8 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
             "create-order, slow DynamoDB and Scheduler",
             format!(
             "DynamoDB and Scheduler {SLOW:?} slow: 201 after {slow_took:.1?} ({slow_calls} calls); \
-            {TOO_SLOW:?} slow: 503 after {too_slow_took:.1?}, first retry {first_retry:?}, then \
-            201 once; stock conserved, order {id} scheduled"
+             {TOO_SLOW:?} slow: 503 after {too_slow_took:.1?}, first retry {first_retry:?}, then \
+             201 once; stock conserved, order {id} scheduled"
             ),
         );
     })

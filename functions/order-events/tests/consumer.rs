@@ -673,8 +673,8 @@ async fn a_slow_dynamodb_slows_the_batch_down_or_stops_each_partition_and_redeli
             "order-events, a slow DynamoDB",
             format!(
             "DynamoDB {SLOW:?} slow: {} timeouts applied in {slow_took:.1?}; {TOO_SLOW:?} slow: {} \
-            partitions reported after {too_slow_took:.1?} ({landed} of {} cancellations landed \
-            unanswered), redelivery applied the rest once; stock conserved, {} notices",
+             partitions reported after {too_slow_took:.1?} ({landed} of {} cancellations landed \
+             unanswered), redelivery applied the rest once; stock conserved, {} notices",
             slow.len(),
             reported.len(),
             too_slow.len(),

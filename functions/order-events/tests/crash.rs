@@ -452,9 +452,9 @@ async fn killed_at_any_dynamodb_call_mid_batch_a_redelivered_batch_applies_each_
         "order-events crash",
         format!(
             "{calls} DynamoDB calls a batch, {killed} crash points tried, \
-         {killed} processes killed, {} redeliveries, {} invocations handed out; each round's 4 \
-         events applied once; {} poison records dead-lettered, {redead} of them twice (both \
-         deliveries reached them); {} `cancelled` announcements for {} timeouts",
+             {killed} processes killed, {} redeliveries, {} invocations handed out; each round's 4 \
+             events applied once; {} poison records dead-lettered, {redead} of them twice (both \
+             deliveries reached them); {} `cancelled` announcements for {} timeouts",
             killed,
             stack.runtime.handed_out(),
             sources.len(),

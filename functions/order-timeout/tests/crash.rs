@@ -148,8 +148,8 @@ async fn killed_after_publishing_a_retried_timeout_is_published_twice_and_applie
         "order-timeout crash",
         format!(
             "1 crash point (after the publish), 1 process killed, {} invocations \
-         handed out, {} answered; 2 timeout records for the order, applied once (stock {stock}, \
-         {} notification)",
+             handed out, {} answered; 2 timeout records for the order, applied once (stock {stock}, \
+             {} notification)",
             runtime.handed_out(),
             runtime.answered(),
             notices.items.len()

@@ -510,9 +510,9 @@ async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_compl
             "orders-api, broker faults at publishing",
             format!(
                 "responses lost -> 200, 200, copies {lost_copies:?}; \
-            response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
-            then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
-            copies {stall_copies:?}; stock conserved",
+                 response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
+                 then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
+                 copies {stall_copies:?}; stock conserved",
                 publisher.replacements()
             ),
         );
@@ -595,9 +595,9 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
             "orders-api, slow DynamoDB and Scheduler",
             format!(
                 "DynamoDB and Scheduler {SLOW:?} slow: 200 after {pay_took:.1?} (pay) and \
-            {cancel_took:.1?} (cancel); {TOO_SLOW:?} slow: 503 after {pay_503_took:.1?} and \
-            {cancel_503_took:.1?}, first retry of the payment {first_retry:?}, then 200 \
-            once each; stock conserved, timeouts removed"
+                 {cancel_took:.1?} (cancel); {TOO_SLOW:?} slow: 503 after {pay_503_took:.1?} and \
+                 {cancel_503_took:.1?}, first retry of the payment {first_retry:?}, then 200 \
+                 once each; stock conserved, timeouts removed"
             ),
         );
     })

@@ -314,8 +314,8 @@ async fn a_lost_produce_response_is_retried_by_the_producer_and_the_record_lands
             "producer, a lost produce answer",
             format!(
                 "1 reset, published after {took:.1?} and {responses} responses, \
-            {idempotent} copy on the topic ({control} without idempotence), {} producer(s) \
-            replaced",
+                 {idempotent} copy on the topic ({control} without idempotence), {} producer(s) \
+                 replaced",
                 publisher.replacements()
             ),
         );
@@ -362,7 +362,7 @@ async fn slow_broker_responses_within_the_delivery_timeout_only_slow_publishing_
             "producer, slow broker answers",
             format!(
             "broker responses {DELAY:?} late: publishes took {latencies:.1?}, copies on the topic \
-            {on_topic:?}, {} reset(s)",
+             {on_topic:?}, {} reset(s)",
             proxy.resets()
             ),
         );
@@ -436,8 +436,8 @@ async fn a_produce_response_held_past_the_delivery_timeout_fails_in_time_and_pub
             "producer, a held produce answer",
             format!(
                 "publish failed after {took:.1?}; after the release {} failed \
-            publish(es), {} producer(s) replaced; copies of the failed and the next record on the \
-            topic {on_topic:?}",
+                 publish(es), {} producer(s) replaced; copies of the failed and the next record on the \
+                 topic {on_topic:?}",
                 failures.len(),
                 publisher.replacements()
             ),
