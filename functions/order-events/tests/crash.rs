@@ -15,6 +15,7 @@
 //! hold; no PENDING order without its payment timeout.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_adapters::kafka::{KafkaPublisher, raw_record};
@@ -23,8 +24,10 @@ use orderflow_domain::ports::{
     EventPublisher, NotificationStore, OrderStore, PageRequest, ProductStore, RawRecord,
     SalesStore, TimeoutScheduler,
 };
+use orderflow_emulators::lambda::{Invoke, InvokeError};
+use orderflow_emulators::msk::{self, Backoff, Delivered, MskSettings};
 use orderflow_testing::figures;
-use orderflow_testing::local;
+use orderflow_testing::local::{self, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::runtime::{Outcome, RuntimeApi};
 use orderflow_testing::services::LocalServices;
@@ -33,6 +36,7 @@ use orderflow_types::{
     Quantity, UserId,
 };
 use rdkafka::Message;
+use serde_json::Value;
 
 /// Every wait of the test is bounded by this: a hung process fails the test, it does not hold it.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -87,7 +91,7 @@ struct Stack {
     dead_letter_topic: String,
     publisher: KafkaPublisher,
     proxy: FaultProxy,
-    runtime: RuntimeApi,
+    runtime: Arc<RuntimeApi>,
     /// Every order placed so far, for the invariants.
     orders: Vec<String>,
     sale_products: Vec<String>,
@@ -102,7 +106,7 @@ impl Stack {
             dead_letter_topic: local::fresh_topic(1).await,
             publisher: services.publisher(),
             proxy: FaultProxy::before_moto().await,
-            runtime: RuntimeApi::start("order-events", Duration::from_secs(60)).await,
+            runtime: Arc::new(RuntimeApi::start("order-events", Duration::from_secs(60)).await),
             services,
             orders: Vec::new(),
             sale_products: Vec::new(),
@@ -460,6 +464,149 @@ async fn killed_at_any_dynamodb_call_mid_batch_a_redelivered_batch_applies_each_
             sources.len(),
             announced.len(),
             rounds.len()
+        ),
+    );
+}
+
+/// order-events behind the Runtime API, as the MSK mapping emulator invokes it: an invocation
+/// whose process dies is a failed invocation, which the mapping redelivers.
+struct ViaRuntime(Arc<RuntimeApi>);
+
+impl Invoke for ViaRuntime {
+    async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
+        let body = serde_json::to_vec(payload).expect("a batch serializes");
+        let failed = |body: String| InvokeError::Function {
+            function: function.to_owned(),
+            status: 502,
+            body,
+        };
+        match self.0.invoke(body).outcome(WITHIN).await {
+            Outcome::Response(answer) => {
+                serde_json::from_slice(&answer).map_err(|err| InvokeError::Response {
+                    function: function.to_owned(),
+                    reason: err.to_string(),
+                })
+            }
+            Outcome::Error { body, .. } => Err(failed(String::from_utf8_lossy(&body).into_owned())),
+            Outcome::ProcessDied => Err(failed(
+                r#"{"errorType":"Runtime.ExitError","errorMessage":"the process was killed"}"#
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// How many batches a process is killed in, and at which DynamoDB call of each.
+const MAPPED_CRASHES: [usize; 3] = [1, 3, 5];
+
+#[tokio::test]
+async fn killed_mid_batch_while_the_mapping_emulator_keeps_delivering_every_event_applies_once() {
+    let mut stack = Stack::new().await;
+    let rounds: Vec<Round> = (0..MAPPED_CRASHES.len())
+        .map(|n| Round::new(&format!("m{n}")))
+        .collect();
+    for round in &rounds {
+        stack.prepare(round).await;
+    }
+    // Where each partition ends: the mapping is done when it has committed every one.
+    let mut ends: BTreeMap<i64, i64> = BTreeMap::new();
+    for (raw, _) in read(&stack.services.topic).await {
+        let end = ends.entry(raw.partition).or_default();
+        *end = (*end).max(raw.offset + 1);
+    }
+
+    let settings = MskSettings {
+        kafka: local::kafka_config(),
+        topic: stack.services.topic.clone(),
+        group_id: local::unique_name("order-events-mapping"),
+        function: "order-events".into(),
+        batch_size: 5,
+        batching_window: Duration::from_millis(200),
+        event_source_arn: "arn:aws:kafka:us-east-1:123456789012:cluster/orderflow/1".into(),
+    };
+    let consumer = msk::consumer(&settings).expect("the mapping's consumer");
+    let lambda = ViaRuntime(Arc::clone(&stack.runtime));
+    let mut backoff = Backoff::default();
+    let mut committed: BTreeMap<i64, i64> = BTreeMap::new();
+    let (mut deliveries, mut killed, mut redelivered) = (0, 0, 0);
+    let mut crash_points = MAPPED_CRASHES.iter();
+    let mut redelivery = false;
+    while ends
+        .iter()
+        .any(|(partition, end)| committed.get(partition).copied().unwrap_or(0) < *end)
+    {
+        deliveries += 1;
+        assert!(deliveries <= 20, "the mapping never got through the topic");
+        let mut process = stack.start_function();
+        // Every other batch, the process dies holding the answer to one of its DynamoDB calls.
+        let crash_at = if redelivery {
+            None
+        } else {
+            crash_points.next()
+        };
+        if let Some(&k) = crash_at {
+            stack.proxy.hold_response(stack.proxy.responses() + k);
+        }
+        let delivery = msk::deliver_batch(&consumer, &settings, &lambda, &mut backoff);
+        let delivered = match crash_at {
+            None => within(Duration::from_secs(60), "a batch", delivery).await,
+            Some(&k) => {
+                let crash = async {
+                    assert!(
+                        stack.proxy.wait_for_held(Duration::from_secs(60)).await,
+                        "call {k} of the batch never came; log:\n{}",
+                        process.log()
+                    );
+                    process.kill();
+                };
+                let (delivered, ()) = within(Duration::from_secs(60), "a batch", async {
+                    tokio::join!(delivery, crash)
+                })
+                .await;
+                killed += 1;
+                stack.proxy.release();
+                stack
+                    .assert_invariants(&format!("killed at call {k}"))
+                    .await;
+                delivered
+            }
+        };
+        match delivered.expect("the mapping delivers") {
+            Delivered::Committed(next) => {
+                assert!(
+                    crash_at.is_none(),
+                    "a batch whose process died was committed"
+                );
+                redelivered += usize::from(redelivery);
+                for ((_, partition), offset) in next {
+                    committed.insert(i64::from(partition), offset);
+                }
+                redelivery = false;
+            }
+            Delivered::Failed { reason, .. } => {
+                assert!(crash_at.is_some(), "a batch failed: {reason}");
+                redelivery = true;
+            }
+        }
+        drop(process);
+    }
+
+    for round in &rounds {
+        stack
+            .assert_applied_once(round, "after the mapping got through")
+            .await;
+    }
+    stack
+        .assert_invariants("after the mapping got through")
+        .await;
+    figures::report(
+        "order-events crash under the mapping emulator",
+        format!(
+            "{} records over {} partitions, {deliveries} deliveries; {killed} processes killed \
+             mid-batch (at DynamoDB calls {MAPPED_CRASHES:?}), {redelivered} batches redelivered \
+             by the mapping and committed; each round's 4 events applied once, stock conserved",
+            ends.values().sum::<i64>(),
+            ends.len()
         ),
     );
 }
