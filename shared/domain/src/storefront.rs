@@ -139,30 +139,19 @@ impl<P: ApiPorts> Storefront<P> {
     /// before the order existed (a retry that placed it in the last seconds before the deadline,
     /// or an attempt that placed it and stopped), and then nothing else ever would.
     async fn announce_placed(&self, order: Order) -> Result<Order> {
-        let now = self.clock.now();
-        if order.status != OrderStatus::Pending || now < order.payment_due_at {
+        if order.status != OrderStatus::Pending || self.clock.now() < order.payment_due_at {
             self.announce(&order, EventType::Created, order.created_at)
                 .await?;
             return Ok(order);
         }
-        let notice = Notification::new(
-            order.user_id.clone(),
-            order.order_id.clone(),
-            NotificationKind::OrderCancelled,
-            crate::expiry::TIMED_OUT_MESSAGE,
-            now,
-        );
-        let current = match self
-            .store
-            .cancel_order(&order, CancelReason::PaymentTimeout, &notice, now)
-            .await?
-        {
-            Transition::Applied(cancelled) => {
-                warn!("order placed at its payment deadline; cancelled and its stock returned");
-                cancelled
-            }
-            Transition::NotPending(current) => current,
-        };
+        warn!("order still PENDING at its payment deadline after placing; cancelling it");
+        let current = self
+            .cancel_pending(
+                &order,
+                CancelReason::PaymentTimeout,
+                crate::expiry::TIMED_OUT_MESSAGE,
+            )
+            .await?;
         self.announce(&current, EventType::Created, current.created_at)
             .await?;
         if current.cancel_reason == Some(CancelReason::PaymentTimeout) {
@@ -230,25 +219,8 @@ impl<P: ApiPorts> Storefront<P> {
         let order = self.get(user, id).await?;
         let current = match order.status {
             OrderStatus::Pending => {
-                let now = self.clock.now();
-                let notice = Notification::new(
-                    order.user_id.clone(),
-                    order.order_id.clone(),
-                    NotificationKind::OrderCancelled,
-                    CANCELLED_MESSAGE,
-                    now,
-                );
-                match self
-                    .store
-                    .cancel_order(&order, CancelReason::Customer, &notice, now)
+                self.cancel_pending(&order, CancelReason::Customer, CANCELLED_MESSAGE)
                     .await?
-                {
-                    Transition::Applied(cancelled) => {
-                        info!("order cancelled by its owner; stock returned");
-                        cancelled
-                    }
-                    Transition::NotPending(current) => current,
-                }
             }
             _ => order,
         };
@@ -261,6 +233,32 @@ impl<P: ApiPorts> Storefront<P> {
             }
             (OrderStatus::Cancelled, _) => Ok(current),
             (status, _) => Err(Error::WrongStatus { current: status }),
+        }
+    }
+
+    /// PENDING → CANCELLED for `reason`, with the stock returned and the user notified
+    /// (`message`) in one transaction; the order as it is afterwards, also when it had left
+    /// PENDING already.
+    async fn cancel_pending(
+        &self,
+        order: &Order,
+        reason: CancelReason,
+        message: &str,
+    ) -> Result<Order> {
+        let now = self.clock.now();
+        let notice = Notification::new(
+            order.user_id.clone(),
+            order.order_id.clone(),
+            NotificationKind::OrderCancelled,
+            message,
+            now,
+        );
+        match self.store.cancel_order(order, reason, &notice, now).await? {
+            Transition::Applied(cancelled) => {
+                info!(?reason, "order cancelled; stock returned");
+                Ok(cancelled)
+            }
+            Transition::NotPending(current) => Ok(current),
         }
     }
 
