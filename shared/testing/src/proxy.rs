@@ -121,6 +121,12 @@ impl FaultProxy {
         true
     }
 
+    /// Forgets every response armed to be lost or held that has not come yet.
+    pub fn disarm(&self) {
+        lock(&self.shared.lost).clear();
+        lock(&self.shared.to_hold).clear();
+    }
+
     /// Delivers every response held so far (to clients still there to read it).
     pub fn release(&self) {
         self.shared
