@@ -63,6 +63,18 @@ pub async fn within<T>(
         .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"))
 }
 
+/// Checks `condition` every 5 ms until it holds, for at most `timeout`; whether it held.
+pub async fn eventually(timeout: std::time::Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
 /// A listener on a free local port, and its address: for the stand-ins tests put between a
 /// client and a service.
 pub async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -111,14 +111,7 @@ impl FaultProxy {
 
     /// Waits until a response is being held, for at most `timeout`; whether one is.
     pub async fn wait_for_held(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.shared.holding.load(Ordering::SeqCst) == 0 {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        local::eventually(timeout, || self.shared.holding.load(Ordering::SeqCst) > 0).await
     }
 
     /// Forgets every response armed to be lost or held that has not come yet.

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -192,14 +192,7 @@ impl RuntimeApi {
 
     /// Waits until a response is being held, for at most `timeout`; whether one is.
     pub async fn wait_for_held(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.shared.holding.load(Ordering::SeqCst) == 0 {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        local::eventually(timeout, || self.shared.holding.load(Ordering::SeqCst) > 0).await
     }
 
     /// Stops holding responses, and accepts those held so far from a process still alive.
