@@ -14,6 +14,17 @@ Without threads werkzeug speaks HTTP/1.0 and closes each connection after
 its response, so an idle keep-alive connection from one SDK client can
 never starve the others.
 
+One fix to moto's DynamoDB Streams: moto applies a TransactWriteItems
+write by write, stream records included, and when one write fails it puts
+the tables back from copies taken before the transaction.  A shard
+iterator keeps the table object it was taken on, so an iterator handed out
+before a failed transaction read on in a discarded table: it never saw a
+later change, and it did see the records of the failed transaction's
+writes, changes that never happened.  DynamoDB never shows a failed
+transaction's writes on a stream.  ``read_the_current_table`` makes every
+GetRecords read the table as it is now; the stream mapping emulator's tests
+(shared/emulators/tests/streams.rs) pin it.
+
 Usage: moto_server.py [--host 127.0.0.1] [--port 4566]
 """
 
@@ -28,6 +39,7 @@ import sys
 from types import FrameType
 
 import moto
+from moto.dynamodbstreams import models as streams_models
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
@@ -62,6 +74,19 @@ class StripAnsiFilter(logging.Filter):
         record.msg = self._ANSI.sub("", record.getMessage())
         record.args = None
         return True
+
+
+def read_the_current_table() -> None:
+    """Makes a shard iterator read the stream of the table as it is now (see above)."""
+    original_get = streams_models.ShardIterator.get
+
+    def get(self: streams_models.ShardIterator, limit: int = 1000) -> dict:
+        current = self.streams_backend.dynamodb.tables.get(self.stream_shard.table.name)
+        if current is not None and current.stream_shard is not None:
+            self.stream_shard = current.stream_shard
+        return original_get(self, limit)
+
+    streams_models.ShardIterator.get = get
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -112,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
     )
 
+    read_the_current_table()
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
 

@@ -50,6 +50,8 @@ fn terraform_applies_every_part_of_the_schema() {
         "range_key = local_secondary_index.value.range_key projection_type = local_secondary_index.value.projection_type",
         r#"for_each = try(each.value.ttl_attribute, null) == null ? [] : [each.value.ttl_attribute] content { attribute_name = ttl.value enabled = true }"#,
         r#"billing_mode = "PAY_PER_REQUEST""#,
+        "stream_enabled = try(each.value.stream_view_type, null) != null",
+        "stream_view_type = try(each.value.stream_view_type, null)",
     ] {
         assert!(
             tf.contains(required),

@@ -1,29 +1,28 @@
-//! `emulators [msk|scheduler|all]`: runs the local MSK event source mapping and/or the
-//! EventBridge Scheduler emulator until Ctrl-C. Settings come from the environment (see
-//! `settings.rs` and the README).
+//! `emulators [msk|scheduler|streams|all]`: runs the local MSK event source mapping, the
+//! EventBridge Scheduler emulator and/or the DynamoDB Streams event source mapping until Ctrl-C.
+//! Settings come from the environment (see `settings.rs` and the README).
 
 mod settings;
 
 use std::process::ExitCode;
 
+use orderflow_emulators::streams::{self, StreamClients};
 use orderflow_emulators::{lambda::LocalLambda, msk, scheduler};
 use tracing::error;
 
 use crate::settings::Settings;
 
+const EMULATORS: [&str; 3] = ["msk", "scheduler", "streams"];
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let (run_msk, run_scheduler) = match which.as_str() {
-        "all" => (true, true),
-        "msk" => (true, false),
-        "scheduler" => (false, true),
-        other => {
-            eprintln!("emulators: unknown emulator {other:?}; use msk, scheduler or all");
-            return ExitCode::from(2);
-        }
-    };
+    let runs = |name: &str| which == "all" || which == name;
+    if which != "all" && !EMULATORS.contains(&which.as_str()) {
+        eprintln!("emulators: unknown emulator {which:?}; use msk, scheduler, streams or all");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -40,17 +39,25 @@ async fn main() -> ExitCode {
     };
     let aws = aws_config::load_from_env().await;
     let mut tasks = tokio::task::JoinSet::new();
-    if run_msk {
+    if runs("msk") {
         tasks.spawn(msk::run(settings.msk, lambda.clone()));
     }
-    if run_scheduler {
+    if runs("scheduler") {
         let clients = (
             aws_sdk_scheduler::Client::new(&aws),
             aws_sdk_sqs::Client::new(&aws),
         );
         tasks.spawn(
-            scheduler::Scheduler::new(settings.scheduler, clients.0, clients.1, lambda).run(),
+            scheduler::Scheduler::new(settings.scheduler, clients.0, clients.1, lambda.clone())
+                .run(),
         );
+    }
+    if runs("streams") {
+        tasks.spawn(streams::run(
+            settings.streams,
+            StreamClients::new(&aws),
+            lambda,
+        ));
     }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,

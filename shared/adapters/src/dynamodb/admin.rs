@@ -6,8 +6,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TableStatus, TimeToLiveSpecification,
 };
 use tracing::info;
 
@@ -41,6 +41,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
                     .map(|index| local_index(spec, index))
                     .collect::<Result<Vec<_>>>()?,
             ))
+            .set_stream_specification(stream(spec)?)
             .send()
             .await;
         match created {
@@ -152,6 +153,19 @@ fn key_schema(hash: &str, range: Option<&str>) -> Result<Vec<KeySchemaElement>> 
         schema.push(element(range, KeyType::Range)?);
     }
     Ok(schema)
+}
+
+/// The table's stream, enabled with the schema's view type; `None` for a table without one.
+fn stream(spec: &TableSpec) -> Result<Option<StreamSpecification>> {
+    let Some(view) = spec.stream_view_type.as_deref() else {
+        return Ok(None);
+    };
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()
+        .map(Some)
+        .map_err(|err| build_error(DYNAMODB, ACTION, err))
 }
 
 fn projection(index: &IndexSpec) -> Projection {

@@ -31,6 +31,10 @@ pub struct TableSpec {
     pub local_secondary_indexes: Vec<IndexSpec>,
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// The table's stream, if it has one: what each record carries (`NEW_AND_OLD_IMAGES` for the
+    /// orders table, whose changes order-stream turns into order events).
+    #[serde(default)]
+    pub stream_view_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -125,6 +129,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_the_orders_table_has_a_stream_and_it_carries_both_images() {
+        // order-stream tells a transition from the old and the new status: it needs both images.
+        let streams: Vec<(&str, &str)> = TABLES
+            .iter()
+            .filter_map(|(name, spec)| Some((name.as_str(), spec.stream_view_type.as_deref()?)))
+            .collect();
+        assert_eq!(streams, [(table::ORDERS, "NEW_AND_OLD_IMAGES")]);
     }
 
     #[test]
