@@ -8,6 +8,8 @@
 //! - [`consumer`]: order-events: what each order event does, and how a batch is worked through.
 //! - [`expiry`]: payment expiry, both halves: order-timeout's announcement and the consumer's
 //!   cancellation of an unpaid order.
+//! - [`outbox`]: order-stream: the order event each status change of the orders table announces,
+//!   and how a batch of the table's stream records is published.
 //! - [`error`]: the one error type; [`metrics`]: the counts CloudWatch alarms and the dashboard
 //!   read.
 //!
@@ -18,6 +20,7 @@ pub mod consumer;
 pub mod error;
 pub mod expiry;
 pub mod metrics;
+pub mod outbox;
 pub mod ports;
 pub mod storefront;
 #[cfg(feature = "testing")]

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{EventId, OrderId, UserId};
 use crate::time::{self, Timestamp};
 
-/// What happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What happened to an order. Ordered as listed, the order of an order's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     Created,

@@ -5,6 +5,7 @@ pub mod admin;
 mod codec;
 mod idempotency;
 pub mod schema;
+pub mod stream;
 
 use std::collections::HashMap;
 

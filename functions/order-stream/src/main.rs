@@ -1,0 +1,13 @@
+use lambda_runtime::{Error, run, service_fn, tracing};
+use order_stream::{config, handle};
+use orderflow_adapters::load_aws_config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let settings = config::from_env()?;
+    // The AWS configuration only gives the MSK IAM token its credentials: the event source mapping
+    // reads the stream, so this function calls no AWS API itself.
+    let publisher = settings.connect(&load_aws_config().await)?;
+    run(service_fn(|event| handle(&publisher, event))).await
+}
