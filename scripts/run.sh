@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 #
-# The whole pipeline on this machine: moto (DynamoDB, Scheduler), the tansu
-# Kafka broker, every function under `cargo lambda watch`, and the emulators
-# of the two AWS event sources that invoke them (the MSK event source mapping
-# and EventBridge Scheduler). Then a short story shows it working.
+# The whole pipeline on this machine: moto (DynamoDB, its streams, Scheduler),
+# the tansu Kafka broker, every function under `cargo lambda watch`, and the
+# emulators of the three AWS event sources that invoke them (the DynamoDB
+# Streams and MSK event source mappings, and EventBridge Scheduler). Then a
+# short story shows it working.
 #
 #   scripts/run.sh run   start it all, tell the story, keep it running until Ctrl-C
 #   scripts/run.sh e2e   start it all on fresh tables and topics, run the
@@ -52,6 +53,10 @@ export ORDER_EVENTS_TOPIC=$topic
 export ORDER_EVENTS_DLQ_TOPIC=$topic-dlq
 export SCHEDULE_GROUP_NAME=orderflow-timeouts-$suffix
 export ESM_TOPIC=$topic
+# The orders table's stream mapping retries as infra/ configures it (order_stream_* variables):
+# a broker stopped for a while delays the events, it does not lose them.
+export STREAM_MAX_RETRY_ATTEMPTS=${STREAM_MAX_RETRY_ATTEMPTS:-10000}
+export STREAM_MAX_RECORD_AGE_SECONDS=${STREAM_MAX_RECORD_AGE_SECONDS:-21600}
 export ESM_CONSUMER_GROUP_ID=orderflow-order-events-$suffix
 export LAMBDA_ENDPOINT PAYMENT_TIMEOUT_SECONDS
 export ORDER_TIMEOUT_FUNCTION_ARN=arn:aws:lambda:${AWS_REGION:-us-east-1}:000000000000:function:order-timeout
@@ -102,7 +107,7 @@ for _ in $(seq 1 120); do
 done
 port_free "$LAMBDA_PORT" && die "cargo lambda watch did not open port $LAMBDA_PORT within 60 s"
 
-say "starting the MSK event source mapping and Scheduler emulators (log: .local/logs/emulators.log)"
+say "starting the DynamoDB Streams and MSK event source mapping and Scheduler emulators (log: .local/logs/emulators.log)"
 setsid "$BIN_DIR/emulators" all >"$LOG_DIR/emulators.log" 2>&1 &
 pids+=("$!")
 sleep 1

@@ -51,15 +51,12 @@ impl Stack {
     /// A fresh create-order process, its DynamoDB and Scheduler calls through the proxy.
     fn start_function(&self) -> FunctionProcess {
         let config = self.services.scheduler_config();
-        let bootstrap = orderflow_testing::local::kafka_bootstrap_servers();
         let endpoint = self.proxy.url();
         self.runtime.spawn(
             env!("CARGO_BIN_EXE_create-order"),
             &[
                 ("AWS_ENDPOINT_URL", endpoint.as_str()),
                 ("DYNAMODB_TABLE_PREFIX", self.services.tables.prefix()),
-                ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
-                ("ORDER_EVENTS_TOPIC", self.services.topic.as_str()),
                 ("SCHEDULE_GROUP_NAME", config.group_name.as_str()),
                 ("ORDER_TIMEOUT_FUNCTION_ARN", config.target_arn.as_str()),
                 ("SCHEDULER_ROLE_ARN", config.role_arn.as_str()),

@@ -1,4 +1,6 @@
-//! `POST /orders` through the handler, against moto (DynamoDB, Scheduler) and the Kafka broker.
+//! `POST /orders` through the handler, against moto (DynamoDB, its stream, the Scheduler). The
+//! function talks to no broker: its `created` event is the order's INSERT on the orders table's
+//! stream, which order-stream publishes.
 
 mod common;
 
@@ -31,16 +33,11 @@ fn code_of(response: &lambda_http::Response<lambda_http::Body>) -> (u16, String)
 }
 
 #[tokio::test]
-async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
+async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_on_the_stream() {
     let stack = LocalServices::new(3).await;
     let beans = stack.product("beans", 250, 5).await;
     let grinder = stack.product("grinder", 1000, 2).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
 
     let request = order_request("auth0|alice", &[(&beans, 2), (&grinder, 1), (&beans, 1)]);
     let response = send(&api, &request).await;
@@ -98,8 +95,9 @@ async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
     );
 
     assert_eq!(
-        events_of(&stack, EventType::Created).await,
-        [order.order_id]
+        stack.status_changes(&order.order_id).await,
+        [(None, Some(OrderStatus::Pending))],
+        "one INSERT, which order-stream announces as created"
     );
 }
 
@@ -107,12 +105,7 @@ async fn an_order_reserves_its_stock_schedules_its_timeout_and_is_announced() {
 async fn a_line_holds_at_most_a_thousand_units() {
     let stack = LocalServices::new(1).await;
     let pallet = stack.product("pallet", 10, 2_000).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     let too_many = send(&api, &order_request("kim", &[(&pallet, 1_001)])).await;
     assert_eq!(code_of(&too_many), (400, code::INVALID_REQUEST.into()));
     assert_eq!(
@@ -137,7 +130,6 @@ async fn concurrent_orders_sell_exactly_the_stock() {
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     ));
 
     let started = Instant::now();
@@ -191,24 +183,19 @@ async fn concurrent_orders_sell_exactly_the_stock() {
         scheduled, expected,
         "every placed order has its timeout and no other timeout is left"
     );
-    let placed: Vec<_> = placed.into_iter().collect();
-    let announced: BTreeSet<_> = events_of(&stack, EventType::Created)
-        .await
-        .into_iter()
-        .collect();
-    assert_eq!(announced, placed.into_iter().collect());
+    for id in &placed {
+        assert_eq!(
+            stack.status_changes(id).await,
+            [(None, Some(OrderStatus::Pending))]
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
     let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     let request = order_request("bob", &[(&sku, 3)]).idempotency_key("c0ffee-1");
     let first = send(&api, &request).await;
     assert_eq!(first.status(), 201);
@@ -234,9 +221,9 @@ async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
         .unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(
-        events_of(&stack, EventType::Created).await,
-        [order_id(&first)],
-        "announced once"
+        stack.status_changes(&order_id(&first)).await,
+        [(None, Some(OrderStatus::Pending))],
+        "inserted once"
     );
 
     // Another user's identical key is theirs alone.
@@ -251,12 +238,7 @@ async fn a_retry_with_the_same_key_returns_the_same_order_and_reserves_once() {
 async fn the_same_key_with_a_different_body_is_refused() {
     let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     let first = send(
         &api,
         &order_request("bob", &[(&sku, 1)]).idempotency_key("k-1"),
@@ -287,7 +269,6 @@ async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
         FixedClock::at(SystemClock.now()),
     );
     let request = order_request("dave", &[(&sku, 1)]).idempotency_key("daily");
@@ -327,12 +308,7 @@ async fn a_key_is_remembered_for_its_time_to_live_and_then_free() {
 async fn a_request_cannot_name_its_own_caller() {
     let stack = LocalServices::new(1).await;
     let sku = stack.product("mug", 1450, 10).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     assert!(!api.identity.dev_identity_headers);
     let items = json!({"items": [{"product_id": sku, "quantity": 1}]});
     let forged = ApiGatewayRequest::post("/orders")
@@ -361,12 +337,7 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
     let mug = stack.product("mug", 1450, 2).await;
     let coverage = Coverage::default();
     let op = Operation::CreateOrder;
-    let healthy = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let healthy = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     let send = |request: ApiGatewayRequest| {
         let healthy = &healthy;
         let coverage = &coverage;
@@ -445,7 +416,6 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
         stack.store(),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
         Faulty::new(stack.scheduler(), Dependency::Scheduler),
-        stack.publisher(),
     );
     stuck
         .storefront
@@ -467,7 +437,6 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
         stack.store_without_tables(),
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     );
     let internal = coverage.record(
         op,
@@ -484,7 +453,6 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
         stack.unreachable_store().await,
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     );
     let unavailable = coverage.record(
         op,
@@ -501,12 +469,7 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
 #[tokio::test]
 async fn other_routes_are_not_this_functions() {
     let stack = LocalServices::new(1).await;
-    let api = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.publisher(),
-    );
+    let api = context(stack.store(), stack.idempotency_store(), stack.scheduler());
     let wrong_method = send(&api, &ApiGatewayRequest::get("/orders").user("u")).await;
     assert_eq!(
         code_of(&wrong_method),

@@ -1,11 +1,12 @@
 //! Failures midway: each dependency failing at each step of `POST /orders`, and what a retry with
-//! the same `Idempotency-Key` makes of it. Against moto and the Kafka broker; the failures are
-//! real outages (addresses nothing listens on) or injected into calls of the real adapters, before
-//! a call reaches its service or after the service applied it (a lost answer).
+//! the same `Idempotency-Key` makes of it. Against moto; the failures are real outages (addresses
+//! nothing listens on) or injected into calls of the real adapters, before a call reaches its
+//! service or after the service applied it (a lost answer). No broker is involved: the order's
+//! `created` event is its INSERT on the orders table's stream.
 //!
 //! After every failure: no stock is reserved by an order without its payment timeout, and stock
 //! plus what orders hold is what there was. After the retry: one order, reserved once, scheduled,
-//! announced, and further retries replay its answer.
+//! inserted once on the stream, and further retries replay its answer.
 
 mod common;
 
@@ -23,26 +24,35 @@ use orderflow_http::error::code;
 use orderflow_http::idempotency::LEASE;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
-use orderflow_testing::broker::{PrivateBroker, ProxiedTopic, settle};
 use orderflow_testing::figures;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
-use orderflow_types::{OrderEvent, OrderId, OrderStatus, ProductId, UserId};
+use orderflow_types::{OrderId, OrderStatus, ProductId, UserId};
 
 const STOCK: u64 = 5;
 const UNITS: u64 = 2;
 
 /// Every call `POST /orders` makes, in order, on the adapter that makes it.
-const STEPS: [(Target, &str); 6] = [
+const STEPS: [(Target, &str); 5] = [
     (Target::Idempotency, "claim"),
     (Target::Store, "get_product"),
     (Target::Scheduler, "schedule"),
     (Target::Store, "place_order"),
-    (Target::Publisher, "publish"),
     (Target::Idempotency, "complete"),
 ];
+
+/// Each of `ids` is on the orders table's stream once, as placed: order-stream announces it once.
+async fn assert_inserted_once(stack: &LocalServices, ids: &[OrderId]) {
+    for id in ids {
+        assert_eq!(
+            stack.status_changes(id).await,
+            [(None, Some(OrderStatus::Pending))],
+            "order {id}"
+        );
+    }
+}
 
 /// Checks, for the orders of `product`, that each PENDING one has its payment timeout and that
 /// stock plus what the orders hold is the initial stock.
@@ -139,10 +149,7 @@ async fn every_step_can_fail_and_a_retry_completes_the_order_once() {
             placed.push(id);
         }
     }
-    let created = events_of(&stack, EventType::Created).await;
-    for id in &placed {
-        assert!(created.contains(id), "order {id} was announced");
-    }
+    assert_inserted_once(&stack, &placed).await;
 }
 
 #[tokio::test]
@@ -151,13 +158,12 @@ async fn a_key_whose_release_failed_is_resumed_once_its_lease_runs_out() {
     let api = context_with_clock(
         stack.store(),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
-        stack.scheduler(),
-        Faulty::new(stack.publisher(), Dependency::Kafka),
+        Faulty::new(stack.scheduler(), Dependency::Scheduler),
         FixedClock::at(SystemClock.now()),
     );
     let product = stack.product("kettle", 5990, STOCK).await;
     let request = order_request("frank", &[(&product, UNITS)]).idempotency_key("k");
-    api.storefront.publisher.fail_next("publish", When::Before);
+    api.storefront.scheduler.fail_next("schedule", When::Before);
     api.idempotency.store.fail_next("release", When::Before);
     let first = send(&api, &request).await;
     assert_eq!(first.status(), 503);
@@ -177,7 +183,7 @@ async fn a_key_whose_release_failed_is_resumed_once_its_lease_runs_out() {
         "the lease still runs"
     );
     let id = assert_completed_by_retry(&stack, &api, &request, "frank", &product).await;
-    assert_eq!(events_of(&stack, EventType::Created).await, [id]);
+    assert_inserted_once(&stack, &[id]).await;
 }
 
 #[tokio::test]
@@ -187,7 +193,6 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
         FixedClock::at(SystemClock.now()),
     );
 
@@ -198,32 +203,12 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
         stack.store(),
         stack.idempotency_store(),
         stack.unreachable_scheduler().await,
-        stack.publisher(),
     );
     let first = send(&down, &request).await;
     assert_eq!(first.status(), 503);
     assert_eq!(stack.stock(&product).await, STOCK);
     let scheduler_down =
         assert_completed_by_retry(&stack, &healthy, &request, "gina", &product).await;
-
-    // Kafka is down: the order stands with its timeout; the retry announces it.
-    let product = stack.product("kafka-down", 100, STOCK).await;
-    let request = order_request("hal", &[(&product, UNITS)]).idempotency_key("k-2");
-    let down = context(
-        stack.store(),
-        stack.idempotency_store(),
-        stack.scheduler(),
-        stack.unreachable_publisher(),
-    );
-    let first = send(&down, &request).await;
-    assert_eq!(first.status(), 503);
-    assert_eq!(
-        stack.stock(&product).await,
-        STOCK - UNITS,
-        "reserved, with its timeout"
-    );
-    assert_nothing_stuck(&stack, &product).await;
-    let kafka_down = assert_completed_by_retry(&stack, &healthy, &request, "hal", &product).await;
 
     // DynamoDB is down for the orders: the timeout is scheduled (it will be dead-lettered if no
     // retry comes), nothing is reserved.
@@ -233,7 +218,6 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
         stack.unreachable_store().await,
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     );
     let first = send(&down, &request).await;
     assert_eq!(first.status(), 503);
@@ -247,16 +231,13 @@ async fn real_outages_leave_nothing_stuck_and_a_retry_completes_the_order() {
         stack.store(),
         stack.unreachable_idempotency_store().await,
         stack.scheduler(),
-        stack.publisher(),
     );
     let first = send(&down, &request).await;
     assert_eq!(first.status(), 503);
     assert_eq!(stack.stock(&product).await, STOCK);
     let keys_down = assert_completed_by_retry(&stack, &healthy, &request, "jo", &product).await;
 
-    let ids = [scheduler_down, kafka_down, orders_down, keys_down];
-    let created = events_of(&stack, EventType::Created).await;
-    assert!(ids.iter().all(|id| created.contains(id)));
+    assert_inserted_once(&stack, &[scheduler_down, orders_down, keys_down]).await;
 }
 
 /// Sends `request` through `down`, whose dependency stalls, and checks the answer: 503 with
@@ -279,7 +260,6 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
         stack.store(),
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
         FixedClock::at(SystemClock.now()),
     );
     let case = async |name: &str, user: &str| {
@@ -295,7 +275,6 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
         stack.store(),
         stack.stalled_idempotency_store(&keys_stall).await,
         stack.scheduler(),
-        stack.publisher(),
     );
     let scheduler_stall = StalledEndpoint::start().await;
     let (scheduler_product, scheduler_request) = case("scheduler-stall", "lee").await;
@@ -303,7 +282,6 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
         stack.store(),
         stack.idempotency_store(),
         stack.stalled_scheduler(&scheduler_stall).await,
-        stack.publisher(),
     );
     let orders_stall = StalledEndpoint::start().await;
     let (orders_product, orders_request) = case("orders-stall", "max").await;
@@ -311,7 +289,6 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
         stack.stalled_store(&orders_stall).await,
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     );
     tokio::join!(
         assert_stall_answered(
@@ -346,8 +323,7 @@ async fn stalled_dependencies_answer_503_within_seconds_and_a_retry_completes_th
     ] {
         ids.push(assert_completed_by_retry(&stack, &healthy, request, user, product).await);
     }
-    let created = events_of(&stack, EventType::Created).await;
-    assert!(ids.iter().all(|id| created.contains(id)));
+    assert_inserted_once(&stack, &ids).await;
 }
 
 #[tokio::test]
@@ -357,7 +333,6 @@ async fn a_timeout_that_cannot_be_removed_after_a_failed_reservation_does_not_ch
         stack.store(),
         stack.idempotency_store(),
         Faulty::new(stack.scheduler(), Dependency::Scheduler),
-        stack.publisher(),
     );
     let product = stack.product("scarce", 100, 1).await;
     api.storefront.scheduler.fail_next("cancel", When::Before);
@@ -431,7 +406,6 @@ async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
         stack.store(),
         stack.idempotency_store(),
         stack.proxied_scheduler(&proxy).await,
-        stack.publisher(),
     );
     let product = stack.product("lost-schedule", 100, STOCK).await;
     proxy.lose_response(proxy.responses());
@@ -450,118 +424,6 @@ async fn a_schedule_created_but_answered_too_late_is_taken_as_scheduled() {
     assert_nothing_stuck(&stack, &product).await;
 }
 
-/// The broker's answer to the `created` event is lost on the wire (the broker appended it), then
-/// held past the delivery timeout (a broker that accepts and never answers), between the
-/// functions and a private broker. Lost: the producer resends, the broker drops the copy, 201.
-/// Held: 503 with `Retry-After` within seconds, the order PENDING with its timeout; after the
-/// broker answers again, a retry with the same key completes the order once.
-#[tokio::test]
-async fn broker_faults_at_publishing_answer_201_or_503_in_time_and_a_retry_completes_the_order() {
-    within(TEST_LIMIT, "the whole test", async {
-        let stack = LocalServices::new(1).await;
-        let ProxiedTopic {
-            broker,
-            proxy,
-            topic,
-            publisher,
-        } = ProxiedTopic::start(1).await;
-        let api = context_with_clock(
-            stack.store(),
-            stack.idempotency_store(),
-            stack.scheduler(),
-            publisher.clone(),
-            FixedClock::at(SystemClock.now()),
-        );
-        // A first order connects the producer: after it, once the proxy is idle, the next response
-        // through it is the broker's answer to the next publish.
-        let product = stack.product("broker-warm-up", 100, STOCK).await;
-        let warm_up = order_request("nia", &[(&product, UNITS)]);
-        let placed = within(STALLED_ANSWER_WITHIN, "a first order", send(&api, &warm_up)).await;
-        assert_eq!(placed.status(), 201, "{}", json_body(&placed));
-
-        // The produce response lost.
-        let product = stack.product("broker-lost", 100, STOCK).await;
-        let request = order_request("oli", &[(&product, UNITS)]).idempotency_key("broker-lost");
-        settle(&proxy).await;
-        proxy.lose_response(proxy.responses());
-        let started = Instant::now();
-        let lost = within(STALLED_ANSWER_WITHIN, "an order", send(&api, &request)).await;
-        let lost_took = started.elapsed();
-        assert_eq!(lost.status(), 201, "{}", json_body(&lost));
-        assert_eq!(proxy.resets(), 1, "the produce response was lost");
-        let lost_id = assert_completed_by_retry(&stack, &api, &request, "oli", &product).await;
-        assert_eq!(lost_id, order_id(&lost));
-
-        // The produce response held past the delivery timeout.
-        let product = stack.product("broker-stall", 100, STOCK).await;
-        let request = order_request("pia", &[(&product, UNITS)]).idempotency_key("broker-stall");
-        settle(&proxy).await;
-        proxy.hold_response(proxy.responses());
-        let started = Instant::now();
-        let stalled = within(STALLED_ANSWER_WITHIN, "an order", send(&api, &request)).await;
-        let stall_took = started.elapsed();
-        assert_eq!(stalled.status(), 503, "{}", json_body(&stalled));
-        assert!(stalled.headers().contains_key(RETRY_AFTER));
-        assert!(
-            stall_took < STALLED_ANSWER_WITHIN,
-            "answered after {stall_took:?}"
-        );
-        assert!(
-            proxy.wait_for_held(Duration::ZERO).await,
-            "the broker's answer was the one held"
-        );
-        assert_eq!(
-            stack.stock(&product).await,
-            STOCK - UNITS,
-            "reserved, with its timeout"
-        );
-        assert_nothing_stuck(&stack, &product).await;
-        proxy.release();
-        let (served, unavailable) = until_served(|| send(&api, &request)).await;
-        assert_eq!(served.status(), 201, "{}", json_body(&served));
-        let stall_id = assert_completed_by_retry(&stack, &api, &request, "pia", &product).await;
-
-        let created = created_on(&broker, &topic).await;
-        let copies = |id: &OrderId| created.iter().filter(|c| *c == id).count();
-        figures::report(
-            "create-order, broker faults at publishing",
-            format!(
-                "response lost -> 201 after {lost_took:.1?}, {} copy of \
-                 `created`; response held -> 503 after {stall_took:.1?}, then {unavailable} more 503(s) \
-                 and 201 ({} producer(s) replaced), {} copies of `created`; stock conserved, one order \
-                 each",
-                copies(&lost_id),
-                publisher.replacements(),
-                copies(&stall_id),
-            ),
-        );
-        assert_eq!(copies(&lost_id), 1, "the broker dropped the resent record");
-        // The held record was appended before its answer was held, and the retry publishes again:
-        // at least once, as the consumer expects (it applies an event id once).
-        assert!(
-            (1..=2).contains(&copies(&stall_id)),
-            "{} copies",
-            copies(&stall_id)
-        );
-    })
-    .await;
-}
-
-/// The order ids of the `created` events on `topic` of `broker`, duplicates included.
-async fn created_on(broker: &PrivateBroker, topic: &str) -> Vec<OrderId> {
-    within(
-        Duration::from_secs(40),
-        "reading the topic",
-        broker.payloads(topic),
-    )
-    .await
-    .iter()
-    .map(|payload| serde_json::from_slice::<OrderEvent>(payload).expect("an order event"))
-    .filter(|event| event.event_type == EventType::Created)
-    .map(|event| event.order_id)
-    .collect()
-}
-
 /// DynamoDB and the Scheduler slow to answer, through a proxy in front of moto: each response
 /// later than usual but within the SDK's attempt timeout only makes the order slower (201); each
 /// response later than the attempt timeout makes every attempt time out, and the answer is 503
@@ -578,7 +440,6 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
             stack.proxied_store(&proxy).await,
             stack.proxied_idempotency_store(&proxy).await,
             stack.proxied_scheduler(&proxy).await,
-            stack.publisher(),
             FixedClock::at(SystemClock.now()),
         );
 

@@ -60,7 +60,11 @@ fn assert_handled(body: String) {
         }
         if response.status() != 201 {
             assert_eq!(held, 0, "{} for {shown} moved stock", response.status());
-            assert!(api.storefront.publisher.events().is_empty());
+            assert!(
+                api.storefront.scheduler.pending().is_empty(),
+                "{} for {shown} left a payment timeout",
+                response.status()
+            );
         }
     });
 }

@@ -2,12 +2,12 @@
 
 use orderflow_adapters::config::{ConfigError, Vars};
 use orderflow_adapters::dynamodb::schema::TableNames;
-use orderflow_adapters::kafka::ProducerSettings;
+use orderflow_adapters::kafka::KafkaConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The brokers, and where `cancelled` events go.
-    pub producer: ProducerSettings,
+    /// The brokers of the dead-letter topic: the only topic this function writes to.
+    pub kafka: KafkaConfig,
     pub tables: TableNames,
     /// `ORDER_EVENTS_DLQ_TOPIC`, by default `order-events-dlq`.
     pub dead_letter_topic: String,
@@ -24,7 +24,7 @@ impl Config {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&var);
         Ok(Self {
-            producer: ProducerSettings::from_vars("order-events", &var)?,
+            kafka: KafkaConfig::from_vars("order-events", &var)?,
             tables: TableNames::with_prefix(vars.required("DYNAMODB_TABLE_PREFIX")?),
             dead_letter_topic: vars.or("ORDER_EVENTS_DLQ_TOPIC", "order-events-dlq"),
             report_batch_item_failures: vars.flag("REPORT_BATCH_ITEM_FAILURES", true)?,

@@ -7,15 +7,13 @@ mod handler;
 mod shutdown;
 
 use orderflow_adapters::dynamodb::DynamoStore;
-use orderflow_adapters::kafka::{KafkaDeadLetters, KafkaPublisher};
-use orderflow_adapters::system::{SystemClock, UuidV7Ids};
+use orderflow_adapters::kafka::KafkaDeadLetters;
+use orderflow_adapters::system::SystemClock;
 use orderflow_domain::ports::ConsumerWith;
 
 pub use config::Config;
 pub use handler::{Deps, HandlerError, handle};
 pub use shutdown::{SHUTDOWN_FLUSH, flush_at_shutdown};
 
-/// The consumer's ports as deployed: DynamoDB, the Kafka producer and dead-letter topic, the
-/// system clock.
-pub type AwsConsumer =
-    ConsumerWith<DynamoStore, KafkaPublisher, KafkaDeadLetters, SystemClock, UuidV7Ids>;
+/// The consumer's ports as deployed: DynamoDB, the Kafka dead-letter topic, the system clock.
+pub type AwsConsumer = ConsumerWith<DynamoStore, KafkaDeadLetters, SystemClock>;

@@ -13,10 +13,7 @@ use std::time::Duration;
 use orderflow_adapters::kafka::raw_record;
 use orderflow_domain::consumer::{EventConsumer, Incoming};
 use orderflow_domain::ports::{NotificationStore, OrderStore, PageRequest, ProductStore};
-use orderflow_domain::testing::{
-    FakeConsumer, FixedClock, InMemoryStore, RecordingDeadLetters, RecordingPublisher,
-    SequentialIds,
-};
+use orderflow_domain::testing::{FakeConsumer, FixedClock, InMemoryStore, RecordingDeadLetters};
 use orderflow_testing::figures;
 use orderflow_testing::local;
 use orderflow_testing::runtime::{Outcome, RuntimeApi};
@@ -164,10 +161,8 @@ async fn consumer_with_pending_order(
 ) -> EventConsumer<FakeConsumer> {
     let consumer: EventConsumer<FakeConsumer> = EventConsumer {
         store: InMemoryStore::default(),
-        publisher: RecordingPublisher::default(),
         dead_letters: RecordingDeadLetters::default(),
         clock: FixedClock::at(due_at + chrono::Duration::seconds(5)),
-        ids: SequentialIds::default(),
     };
     let product = ProductId::parse("p-1").expect("id");
     consumer

@@ -3,9 +3,6 @@
 use orderflow_adapters::api::ApiSettings;
 use orderflow_adapters::config::ConfigError;
 
-/// How this function names itself to the Kafka brokers.
-const CLIENT_ID: &str = "orders-api";
-
 pub fn from_env() -> Result<ApiSettings, ConfigError> {
-    ApiSettings::from_vars(CLIENT_ID, |name| std::env::var(name).ok())
+    ApiSettings::from_vars(|name| std::env::var(name).ok())
 }

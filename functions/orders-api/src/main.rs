@@ -5,6 +5,6 @@ use orders_api::{config, handle};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let api = api::connect(config::from_env()?).await?;
+    let api = api::connect(config::from_env()?).await;
     run(service_fn(|request| handle(&api, request))).await
 }

@@ -1,11 +1,12 @@
 //! Failures midway through paying and cancelling: each dependency failing at each step, before a
 //! call reaches its service or after the service applied it, then a retry with the same
-//! `Idempotency-Key`. Against moto and the Kafka broker, with the failures injected into calls of
-//! the real adapters.
+//! `Idempotency-Key`. Against moto, with the failures injected into calls of the real adapters. No
+//! broker is involved: the event of a payment or cancellation is the order's change on the orders
+//! table's stream.
 //!
 //! After every failure: a PENDING order still has its timeout and stock plus what orders hold is
 //! what there was. After the retry: the order is PAID or CANCELLED, once, its timeout is gone, its
-//! event is published, and further retries replay the answer.
+//! change is on the stream once, and further retries replay the answer.
 
 mod common;
 
@@ -21,36 +22,48 @@ use orderflow_domain::testing::FixedClock;
 use orderflow_domain::testing::faults::When;
 use orderflow_http::response::IDEMPOTENT_REPLAYED;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
-use orderflow_testing::broker::{ProxiedTopic, settle};
 use orderflow_testing::figures;
 use orderflow_testing::local::{TEST_LIMIT, within};
 use orderflow_testing::proxy::FaultProxy;
 use orderflow_testing::services::LocalServices;
 use orderflow_testing::stall::StalledEndpoint;
-use orderflow_types::{EventType, Order, OrderEvent, OrderId, OrderStatus, ProductId};
+use orderflow_types::{Order, OrderId, OrderStatus, ProductId};
 
 const STOCK: u64 = 5;
 const UNITS: u32 = 2;
 
 /// Every call paying makes, in order, on the adapter that makes it.
-const PAY_STEPS: [(Target, &str); 6] = [
+const PAY_STEPS: [(Target, &str); 5] = [
     (Target::Idempotency, "claim"),
     (Target::Store, "get_order"),
     (Target::Store, "mark_paid"),
     (Target::Scheduler, "cancel"),
-    (Target::Publisher, "publish"),
     (Target::Idempotency, "complete"),
 ];
 
 /// Every call cancelling makes, in order, on the adapter that makes it.
-const CANCEL_STEPS: [(Target, &str); 6] = [
+const CANCEL_STEPS: [(Target, &str); 5] = [
     (Target::Idempotency, "claim"),
     (Target::Store, "get_order"),
     (Target::Store, "cancel_order"),
     (Target::Scheduler, "cancel"),
-    (Target::Publisher, "publish"),
     (Target::Idempotency, "complete"),
 ];
+
+/// Each of `ids` was placed and then moved to `status` once on the orders table's stream: what
+/// order-stream announces as `created` and then `paid` or `cancelled`, once each.
+async fn assert_on_the_stream_once(stack: &LocalServices, ids: &[OrderId], status: OrderStatus) {
+    for id in ids {
+        assert_eq!(
+            stack.status_changes(id).await,
+            [
+                (None, Some(OrderStatus::Pending)),
+                (Some(OrderStatus::Pending), Some(status)),
+            ],
+            "order {id}"
+        );
+    }
+}
 
 /// A PENDING order still has its timeout; stock plus what PENDING and PAID orders hold is STOCK.
 async fn assert_nothing_stuck(stack: &LocalServices, product: &ProductId, order: &OrderId) {
@@ -79,7 +92,7 @@ type Request = fn(&str, &OrderId) -> ApiGatewayRequest;
 /// Runs every step of `steps` failing before and after, for the request `make` builds; each
 /// retry must end with the order in `expected` status and stock at `stock_after`.
 async fn every_step_fails_once(
-    steps: [(Target, &'static str); 6],
+    steps: [(Target, &'static str); 5],
     make: Request,
     expected: OrderStatus,
     stock_after: u64,
@@ -143,22 +156,14 @@ async fn every_step_fails_once(
 async fn every_step_of_paying_can_fail_and_a_retry_completes_the_payment_once() {
     let (stack, paid) =
         every_step_fails_once(PAY_STEPS, pay, OrderStatus::Paid, STOCK - u64::from(UNITS)).await;
-    let announced = events_of(&stack, EventType::Paid).await;
-    assert!(
-        paid.iter().all(|id| announced.contains(id)),
-        "every payment is announced"
-    );
+    assert_on_the_stream_once(&stack, &paid, OrderStatus::Paid).await;
 }
 
 #[tokio::test]
 async fn every_step_of_cancelling_can_fail_and_a_retry_completes_the_cancellation_once() {
     let (stack, cancelled) =
         every_step_fails_once(CANCEL_STEPS, cancel, OrderStatus::Cancelled, STOCK).await;
-    let announced = events_of(&stack, EventType::Cancelled).await;
-    assert!(
-        cancelled.iter().all(|id| announced.contains(id)),
-        "every cancellation is announced"
-    );
+    assert_on_the_stream_once(&stack, &cancelled, OrderStatus::Cancelled).await;
 }
 
 #[tokio::test]
@@ -176,14 +181,12 @@ async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling
         stack.stalled_store(&store_stall).await,
         stack.idempotency_store(),
         stack.scheduler(),
-        stack.publisher(),
     );
     let scheduler_stall = StalledEndpoint::start().await;
     let scheduler_down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.stalled_scheduler(&scheduler_stall).await,
-        stack.publisher(),
     );
     let (paying, cancelling) = (
         pay("ida", &to_pay.order_id),
@@ -212,11 +215,8 @@ async fn stalled_dependencies_answer_503_within_seconds_and_paying_or_cancelling
         STOCK - UNITS as u64,
         "held by the paid order"
     );
-    assert_eq!(events_of(&stack, EventType::Paid).await, [to_pay.order_id]);
-    assert_eq!(
-        events_of(&stack, EventType::Cancelled).await,
-        [to_cancel.order_id]
-    );
+    assert_on_the_stream_once(&stack, &[to_pay.order_id], OrderStatus::Paid).await;
+    assert_on_the_stream_once(&stack, &[to_cancel.order_id], OrderStatus::Cancelled).await;
 }
 
 #[tokio::test]
@@ -224,14 +224,16 @@ async fn a_payment_without_a_key_is_completed_by_paying_again() {
     let stack = LocalServices::new(1).await;
     let product = stack.product("kettle", 5990, STOCK).await;
     let placed = Placer::new(&stack).place("gus", &[(&product, UNITS)]).await;
+    // The Scheduler is down: the order is paid, but its timeout stays (a timeout that fires for
+    // a paid order changes nothing).
     let api = context(
         stack.store(),
         stack.idempotency_store(),
-        stack.scheduler(),
-        stack.unreachable_publisher(),
+        stack.unreachable_scheduler().await,
     );
     let first = send(&api, &pay("gus", &placed.order_id)).await;
     assert_eq!(first.status(), 503);
+    assert!(stack.is_scheduled(&placed.order_id).await);
     let stored = stack
         .store()
         .get_order(&placed.order_id)
@@ -244,8 +246,11 @@ async fn a_payment_without_a_key_is_completed_by_paying_again() {
     let again = send(&healthy, &pay("gus", &placed.order_id)).await;
     assert_eq!(again.status(), 200);
     assert_eq!(order(&again).updated_at, stored.updated_at, "paid once");
-    let announced = events_of(&stack, EventType::Paid).await;
-    assert_eq!(announced, [placed.order_id]);
+    assert!(
+        !stack.is_scheduled(&placed.order_id).await,
+        "the second payment removed the timeout"
+    );
+    assert_on_the_stream_once(&stack, &[placed.order_id], OrderStatus::Paid).await;
 }
 
 #[tokio::test]
@@ -255,13 +260,11 @@ async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
     let placed = Placer::new(&stack)
         .place("hana", &[(&product, UNITS)])
         .await;
-    // The Scheduler is down: the order is cancelled, but its timeout stays and nothing is
-    // announced.
+    // The Scheduler is down: the order is cancelled, but its timeout stays.
     let down = context(
         stack.store(),
         stack.idempotency_store(),
         stack.unreachable_scheduler().await,
-        stack.publisher(),
     );
     let first = send(&down, &cancel("hana", &placed.order_id)).await;
     assert_eq!(first.status(), 503);
@@ -292,8 +295,7 @@ async fn a_cancellation_without_a_key_is_completed_by_cancelling_again() {
         !stack.is_scheduled(&placed.order_id).await,
         "the second cancellation removed the timeout"
     );
-    let announced = events_of(&stack, EventType::Cancelled).await;
-    assert_eq!(announced, [placed.order_id]);
+    assert_on_the_stream_once(&stack, &[placed.order_id], OrderStatus::Cancelled).await;
 }
 
 /// Each DynamoDB call of paying and of cancelling with an `Idempotency-Key` (claim, read,
@@ -370,8 +372,8 @@ async fn order_to_change(stack: &LocalServices, case: &str) -> (ProductId, Order
     (product, placed)
 }
 
-/// After a payment or cancellation answered 200: the order is in `expected` status, its timeout
-/// is gone, its stock where it belongs.
+/// After a payment or cancellation answered 200: the order is in `expected` status, once on the
+/// stream, its timeout is gone, its stock where it belongs.
 async fn assert_changed_once(
     stack: &LocalServices,
     (product, placed): &(ProductId, Order),
@@ -390,140 +392,7 @@ async fn assert_changed_once(
     };
     assert_eq!(stack.stock(product).await, stock, "applied once");
     assert_nothing_stuck(stack, product, &placed.order_id).await;
-}
-
-/// The broker's answer to the `paid` or `cancelled` event is lost on the wire (the broker appended
-/// it), then held past the delivery timeout (a broker that accepts and never answers), between
-/// the function and a private broker. Lost: the producer resends, the broker drops the copy, 200.
-/// Held: 503 with `Retry-After` within seconds, pay and cancel at once; the payment or
-/// cancellation stands, and after the broker answers again a retry with the same key completes it
-/// once.
-#[tokio::test]
-async fn broker_faults_at_publishing_answer_200_or_503_in_time_and_a_retry_completes_once() {
-    within(TEST_LIMIT, "the whole test", async {
-        let stack = LocalServices::new(1).await;
-        let ProxiedTopic {
-            broker,
-            proxy,
-            topic,
-            publisher,
-        } = ProxiedTopic::start(1).await;
-        let api = context_with_clock(
-            stack.store(),
-            stack.idempotency_store(),
-            stack.scheduler(),
-            publisher.clone(),
-            FixedClock::at(SystemClock.now()),
-        );
-        // A first payment connects the producer: after it, once the proxy is idle, the next
-        // response through it is the broker's answer to the next publish.
-        let warm_up = order_to_change(&stack, "warm-up").await;
-        let paid = send(&api, &pay("user-warm-up", &warm_up.1.order_id)).await;
-        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
-
-        // The produce response lost, paying then cancelling.
-        let mut lost = Vec::new();
-        let cases: [(&str, Request, OrderStatus); 2] = [
-            ("pay-lost", pay, OrderStatus::Paid),
-            ("cancel-lost", cancel, OrderStatus::Cancelled),
-        ];
-        for (case, make, expected) in cases {
-            let changed = order_to_change(&stack, case).await;
-            let request = make(&format!("user-{case}"), &changed.1.order_id).idempotency_key(case);
-            settle(&proxy).await;
-            proxy.lose_response(proxy.responses());
-            let answer = within(STALLED_ANSWER_WITHIN, case, send(&api, &request)).await;
-            assert_eq!(answer.status(), 200, "{case}: {}", json_body(&answer));
-            assert_changed_once(&stack, &changed, expected).await;
-            let replayed = send(&api, &request).await;
-            assert_eq!(json_body(&replayed), json_body(&answer), "{case}: replayed");
-            lost.push(changed.1.order_id);
-        }
-        assert_eq!(proxy.resets(), 2, "both produce responses were lost");
-
-        // The broker's answer held past the delivery timeout, paying and cancelling at once:
-        // holding one response stops the connection both publishes share.
-        let to_pay = order_to_change(&stack, "pay-stall").await;
-        let to_cancel = order_to_change(&stack, "cancel-stall").await;
-        let paying = pay("user-pay-stall", &to_pay.1.order_id).idempotency_key("pay-stall");
-        let cancelling =
-            cancel("user-cancel-stall", &to_cancel.1.order_id).idempotency_key("cancel-stall");
-        settle(&proxy).await;
-        proxy.hold_response(proxy.responses());
-        let (pay_took, cancel_took) = tokio::join!(
-            assert_unavailable_in_time(&api, &paying),
-            assert_unavailable_in_time(&api, &cancelling),
-        );
-        assert!(
-            proxy.wait_for_held(Duration::ZERO).await,
-            "the broker's answer was the one held"
-        );
-        let status = async |id: &OrderId| {
-            let stored = stack.store().get_order(id).await.unwrap();
-            stored.expect("the order exists").status
-        };
-        assert_eq!(
-            status(&to_pay.1.order_id).await,
-            OrderStatus::Paid,
-            "stands"
-        );
-        assert_eq!(
-            status(&to_cancel.1.order_id).await,
-            OrderStatus::Cancelled,
-            "stands"
-        );
-        assert_nothing_stuck(&stack, &to_pay.0, &to_pay.1.order_id).await;
-        assert_nothing_stuck(&stack, &to_cancel.0, &to_cancel.1.order_id).await;
-        proxy.release();
-        let (paid, pay_503s) = until_served(|| send(&api, &paying)).await;
-        assert_eq!(paid.status(), 200, "{}", json_body(&paid));
-        let (cancelled, cancel_503s) = until_served(|| send(&api, &cancelling)).await;
-        assert_eq!(cancelled.status(), 200, "{}", json_body(&cancelled));
-        assert_changed_once(&stack, &to_pay, OrderStatus::Paid).await;
-        assert_changed_once(&stack, &to_cancel, OrderStatus::Cancelled).await;
-
-        let events = within(
-            Duration::from_secs(40),
-            "reading the topic",
-            broker.payloads(&topic),
-        )
-        .await;
-        let events: Vec<OrderEvent> = events
-            .iter()
-            .map(|payload| serde_json::from_slice(payload).expect("an order event"))
-            .collect();
-        let copies = |id: &OrderId, kind: EventType| {
-            events
-                .iter()
-                .filter(|e| &e.order_id == id && e.event_type == kind)
-                .count()
-        };
-        let lost_copies = [
-            copies(&lost[0], EventType::Paid),
-            copies(&lost[1], EventType::Cancelled),
-        ];
-        let stall_copies = [
-            copies(&to_pay.1.order_id, EventType::Paid),
-            copies(&to_cancel.1.order_id, EventType::Cancelled),
-        ];
-        figures::report(
-            "orders-api, broker faults at publishing",
-            format!(
-                "responses lost -> 200, 200, copies {lost_copies:?}; \
-                 response held -> 503 after {pay_took:.1?} (pay) and {cancel_took:.1?} (cancel), \
-                 then {pay_503s} and {cancel_503s} more 503(s) and 200 ({} producer(s) replaced), \
-                 copies {stall_copies:?}; stock conserved",
-                publisher.replacements()
-            ),
-        );
-        assert_eq!(lost_copies, [1, 1], "the broker dropped the resent records");
-        // A held record was appended before its answer was held, and the retry publishes again: at
-        // least once, as the consumer expects (it applies an event id once).
-        for n in stall_copies {
-            assert!((1..=2).contains(&n), "{stall_copies:?}");
-        }
-    })
-    .await;
+    assert_on_the_stream_once(stack, std::slice::from_ref(&placed.order_id), expected).await;
 }
 
 /// DynamoDB and the Scheduler slow to answer, through a proxy in front of moto, paying and
@@ -542,7 +411,6 @@ async fn slow_dynamodb_and_scheduler_answers_are_slower_or_503_in_time_and_a_ret
             stack.proxied_store(&proxy).await,
             stack.proxied_idempotency_store(&proxy).await,
             stack.proxied_scheduler(&proxy).await,
-            stack.publisher(),
             FixedClock::at(SystemClock.now()),
         );
         let timed = async |request: &ApiGatewayRequest| {

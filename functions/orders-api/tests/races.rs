@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use common::*;
 use orderflow_adapters::dynamodb::DynamoStore;
-use orderflow_adapters::kafka::KafkaPublisher;
-use orderflow_adapters::system::UuidV7Ids;
 use orderflow_domain::consumer::EventConsumer;
 use orderflow_domain::ports::ConsumerWith;
 use orderflow_domain::ports::{OrderStore, TimeoutScheduler};
@@ -147,9 +145,7 @@ async fn paying_racing_cancelling_has_exactly_one_winner() {
 fn consumer(
     stack: &LocalServices,
     orders: &[Order],
-) -> EventConsumer<
-    ConsumerWith<DynamoStore, KafkaPublisher, RecordingDeadLetters, FixedClock, UuidV7Ids>,
-> {
+) -> EventConsumer<ConsumerWith<DynamoStore, RecordingDeadLetters, FixedClock>> {
     let deadline = orders
         .iter()
         .map(|order| order.payment_due_at)
@@ -157,10 +153,8 @@ fn consumer(
         .unwrap_or_else(chrono::Utc::now);
     EventConsumer {
         store: stack.store(),
-        publisher: stack.publisher(),
         dead_letters: RecordingDeadLetters::default(),
         clock: FixedClock::at(deadline + chrono::TimeDelta::seconds(1)),
-        ids: UuidV7Ids,
     }
 }
 

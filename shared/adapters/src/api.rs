@@ -1,5 +1,7 @@
 //! The composition root of the two API functions (create-order and orders-api): their settings,
-//! read once from the environment, and every adapter they use, built once per cold start.
+//! read once from the environment, and every adapter they use, built once per cold start. They
+//! call DynamoDB and the Scheduler only: their events come from the orders table's stream
+//! (order-stream), so they neither link a Kafka client nor connect to the brokers.
 
 use std::time::Duration;
 
@@ -14,25 +16,17 @@ use tracing::warn;
 use crate::config::{ConfigError, Vars};
 use crate::dynamodb::schema::TableNames;
 use crate::dynamodb::{DynamoIdempotencyStore, DynamoStore};
-use crate::kafka::{KafkaPublisher, ProducerSettings};
 use crate::scheduler::{EventBridgeScheduler, SchedulerConfig};
 use crate::system::{SystemClock, UuidV7Ids};
 
-/// The API's ports on AWS: DynamoDB, EventBridge Scheduler, Kafka, the system clock.
-pub type AwsApi = ApiWith<
-    DynamoStore,
-    DynamoIdempotencyStore,
-    EventBridgeScheduler,
-    KafkaPublisher,
-    SystemClock,
-    UuidV7Ids,
->;
+/// The API's ports on AWS: DynamoDB, EventBridge Scheduler, the system clock.
+pub type AwsApi =
+    ApiWith<DynamoStore, DynamoIdempotencyStore, EventBridgeScheduler, SystemClock, UuidV7Ids>;
 
 /// What an API function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiSettings {
     pub tables: TableNames,
-    pub producer: ProducerSettings,
     pub scheduler: SchedulerConfig,
     pub payment_timeout: TimeDelta,
     pub idempotency_ttl: TimeDelta,
@@ -42,11 +36,8 @@ pub struct ApiSettings {
 const DAY: u32 = 24 * 60 * 60;
 
 impl ApiSettings {
-    /// Reads every setting through `var`; `client_id` names the function to the Kafka brokers.
-    pub fn from_vars(
-        client_id: &str,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    /// Reads every setting through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&var);
         // The Scheduler's own limits.
         let max_retry_attempts = vars.number("SCHEDULER_MAX_RETRY_ATTEMPTS", 185, 0..=185)?;
@@ -65,7 +56,6 @@ impl ApiSettings {
         }
         Ok(Self {
             tables: TableNames::with_prefix(vars.required("DYNAMODB_TABLE_PREFIX")?),
-            producer: ProducerSettings::from_vars(client_id, &var)?,
             scheduler: SchedulerConfig {
                 group_name: vars.or("SCHEDULE_GROUP_NAME", "orderflow-timeouts"),
                 target_arn: vars.required("ORDER_TIMEOUT_FUNCTION_ARN")?,
@@ -88,19 +78,15 @@ impl ApiSettings {
     }
 }
 
-/// An API function's context on AWS, once per cold start: the SDK clients with their timeouts,
-/// and the Kafka producer (connected to the brokers at once, so a broken configuration fails the
-/// cold start).
-pub async fn connect(settings: ApiSettings) -> orderflow_domain::Result<ApiContext<AwsApi>> {
+/// An API function's context on AWS, once per cold start: the SDK clients with their timeouts.
+pub async fn connect(settings: ApiSettings) -> ApiContext<AwsApi> {
     let aws = crate::load_aws_config().await;
-    let publisher = settings.producer.connect(&aws)?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let scheduler = aws_sdk_scheduler::Client::new(&aws);
-    Ok(ApiContext {
+    ApiContext {
         storefront: Storefront {
             store: DynamoStore::new(dynamodb.clone(), &settings.tables),
             scheduler: EventBridgeScheduler::new(scheduler, settings.scheduler),
-            publisher,
             clock: SystemClock,
             payment_timeout: settings.payment_timeout,
         },
@@ -110,7 +96,7 @@ pub async fn connect(settings: ApiSettings) -> orderflow_domain::Result<ApiConte
         },
         identity: settings.identity,
         ids: UuidV7Ids,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -119,9 +105,8 @@ mod tests {
 
     use super::*;
 
-    const REQUIRED: [(&str, &str); 4] = [
+    const REQUIRED: [(&str, &str); 3] = [
         ("DYNAMODB_TABLE_PREFIX", "orderflow-dev-"),
-        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         (
             "ORDER_TIMEOUT_FUNCTION_ARN",
             "arn:aws:lambda:eu-west-1:1:function:order-timeout",
@@ -135,7 +120,7 @@ mod tests {
             .chain(extra)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        ApiSettings::from_vars("test", |name| vars.get(name).cloned())
+        ApiSettings::from_vars(|name| vars.get(name).cloned())
     }
 
     #[test]
@@ -144,7 +129,6 @@ mod tests {
         assert_eq!(settings.payment_timeout, TimeDelta::minutes(30));
         assert_eq!(settings.idempotency_ttl, TimeDelta::hours(24));
         assert_eq!(settings.tables.name("orders"), "orderflow-dev-orders");
-        assert_eq!(settings.producer.topic, "order-events");
         assert_eq!(settings.scheduler.group_name, "orderflow-timeouts");
         assert_eq!(settings.scheduler.max_retry_attempts, 185);
         assert_eq!(
@@ -163,8 +147,7 @@ mod tests {
                 .copied()
                 .filter(|(n, _)| *n != name)
                 .collect();
-            let err =
-                ApiSettings::from_vars("test", |n| vars.get(n).map(|v| v.to_string())).unwrap_err();
+            let err = ApiSettings::from_vars(|n| vars.get(n).map(|v| v.to_string())).unwrap_err();
             assert_eq!(err.variable(), name, "{err}");
         }
         for (name, bad) in [

@@ -142,6 +142,19 @@ async fn the_story_ends_with_every_order_settled_and_stock_conserved() {
     );
     assert_eq!(count(carol, EventType::Timeout), 1);
     assert!(count(carol, EventType::Cancelled) >= 1);
+    // The orders' own events come from the orders table's stream (order-stream), each under its
+    // transition's id: a redelivered change publishes the same event again, never another.
+    for event in report
+        .events
+        .iter()
+        .filter(|e| e.event_type != EventType::Timeout)
+    {
+        assert_eq!(
+            event.event_id.as_ref().map(|id| id.as_str()),
+            Some(format!("{}.{}", event.order_id, event.event_type).as_str()),
+            "{event:?}"
+        );
+    }
     assert_eq!(report.dead_letters, 0, "no record was dead-lettered");
 
     assert_no_secret_is_logged(&stack.function_urls).await;

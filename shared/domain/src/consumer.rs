@@ -3,11 +3,12 @@
 //! so a redelivered record changes nothing that its first delivery changed.
 //!
 //! - `timeout`: payment expiry ([`crate::expiry`]): a PENDING order is cancelled, its stock
-//!   returned and its user notified, in one transaction; then `cancelled` is published. A paid or
-//!   customer-cancelled order is left alone. A timeout that arrives before the order's payment
-//!   deadline (by more than [`CLOCK_SKEW_ALLOWANCE`](crate::expiry::CLOCK_SKEW_ALLOWANCE)) is
-//!   dead-lettered and the order stays PENDING: order-timeout never announces one early, so it
-//!   came from elsewhere, and the scheduled timeout still comes.
+//!   returned and its user notified, in one transaction; order-stream announces that change as
+//!   `cancelled` ([`crate::outbox`]). A paid or customer-cancelled order is left alone. A timeout
+//!   that arrives before the order's payment deadline (by more than
+//!   [`CLOCK_SKEW_ALLOWANCE`](crate::expiry::CLOCK_SKEW_ALLOWANCE)) is dead-lettered and the order
+//!   stays PENDING: order-timeout never announces one early, so it came from elsewhere, and the
+//!   scheduled timeout still comes.
 //! - `created`, `cancelled`: the user's notification, with a deterministic id.
 //! - `paid`: the sale is counted, with a per-order marker in the same transaction.
 //!
@@ -53,10 +54,8 @@ impl From<Error> for Failure {
 /// Applies order events: what order-events does with each record it is handed.
 pub struct EventConsumer<P: ConsumerPorts> {
     pub store: P::Store,
-    pub publisher: P::Publisher,
     pub dead_letters: P::DeadLetters,
     pub clock: P::Clock,
-    pub ids: P::Ids,
 }
 
 /// What happened to one record, for logs and tests.
@@ -230,21 +229,16 @@ mod tests {
     use super::*;
     use crate::Dependency;
     use crate::ports::{ConsumerWith, NotificationStore, PageRequest, ProductStore};
-    use crate::testing::{
-        FixedClock, InMemoryStore, RecordingDeadLetters, RecordingPublisher, SequentialIds,
-    };
+    use crate::testing::{FixedClock, InMemoryStore, RecordingDeadLetters};
 
-    type TestConsumer<D = RecordingDeadLetters> = EventConsumer<
-        ConsumerWith<InMemoryStore, RecordingPublisher, D, FixedClock, SequentialIds>,
-    >;
+    type TestConsumer<D = RecordingDeadLetters> =
+        EventConsumer<ConsumerWith<InMemoryStore, D, FixedClock>>;
 
     fn consumer_with<D: DeadLetters + 'static>(dead_letters: D) -> TestConsumer<D> {
         EventConsumer {
             store: InMemoryStore::default(),
-            publisher: RecordingPublisher::default(),
             dead_letters,
             clock: FixedClock::at(time::parse("2026-11-25T21:00:00Z").unwrap()),
-            ids: SequentialIds::default(),
         }
     }
 
@@ -317,7 +311,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_timeout_cancels_a_pending_order_and_announces_it() {
+    async fn a_timeout_cancels_a_pending_order_returns_its_stock_and_notifies() {
         let consumer = consumer().await;
         place(&consumer, "o-1").await;
         consumer
@@ -335,12 +329,13 @@ mod tests {
             (OrderStatus::Cancelled, Some(CancelReason::PaymentTimeout))
         );
         assert_eq!(stock(&consumer).await, 10);
-        let published = consumer.publisher.events();
-        assert_eq!(published.len(), 1);
-        assert_eq!(
-            (published[0].event_type, published[0].occurred_at),
-            (EventType::Cancelled, Some(order.updated_at))
-        );
+        let notices = consumer
+            .store
+            .list_notifications(&order.user_id, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(notices.items.len(), 1);
+        assert_eq!(notices.items[0].kind, NotificationKind::OrderCancelled);
     }
 
     /// An order whose payment is due at 20:34:05.5, and a consumer whose clock reads `now`.
@@ -395,7 +390,6 @@ mod tests {
             .unwrap();
         assert_eq!(stored.status, OrderStatus::Pending);
         assert_eq!(stock(&consumer).await, 6, "the order keeps its units");
-        assert!(consumer.publisher.events().is_empty());
     }
 
     #[tokio::test]
@@ -453,11 +447,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stock(&consumer).await, 6);
-        assert!(consumer.publisher.events().is_empty());
     }
 
     #[tokio::test]
-    async fn a_redelivered_timeout_announces_again_but_returns_stock_once() {
+    async fn a_redelivered_timeout_returns_stock_and_notifies_once() {
         let consumer = consumer().await;
         place(&consumer, "o-1").await;
         for _ in 0..3 {
@@ -467,7 +460,6 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(stock(&consumer).await, 10);
-        assert_eq!(consumer.publisher.events().len(), 3);
         let notices = consumer
             .store
             .list_notifications(&UserId::parse("u").unwrap(), &PageRequest::default())
@@ -516,7 +508,6 @@ mod tests {
             6,
             "the paid order keeps its units; the cancelled one returned them once"
         );
-        assert!(consumer.publisher.events().is_empty());
     }
 
     #[tokio::test]

@@ -4,9 +4,9 @@
 //!    deadline is announced on the event stream as a `timeout` event. It needs no database read
 //!    and cannot race a payment.
 //! 2. order-events hands the `timeout` event to [`EventConsumer::expire`]: a still-PENDING order
-//!    is cancelled, its stock returned and its user notified in one transaction, then `cancelled`
-//!    is published. A paid or customer-cancelled order is left alone, so the race between a
-//!    payment and its deadline is decided by one conditional write.
+//!    is cancelled, its stock returned and its user notified in one transaction, a change that
+//!    order-stream announces as `cancelled`. A paid or customer-cancelled order is left alone, so
+//!    the race between a payment and its deadline is decided by one conditional write.
 //!
 //! The announcement is never made before the deadline. EventBridge Scheduler fires a one-time
 //! schedule with one minute of precision: a schedule at 20:34:05 may run at any time from 20:34:00
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use orderflow_types::{
-    CancelReason, EventType, Notification, NotificationKind, Order, OrderEvent, OrderStatus,
+    CancelReason, EventType, Notification, NotificationKind, OrderEvent, OrderStatus,
     PaymentTimeout,
 };
 use tracing::{info, instrument};
@@ -81,9 +81,9 @@ pub async fn announce_timeout(
 
 impl<P: ConsumerPorts> EventConsumer<P> {
     /// Applies a `timeout` event: a PENDING order whose deadline has passed is cancelled, its
-    /// stock returned and its user notified in one transaction, then `cancelled` is published. A
-    /// paid or customer-cancelled order is left as it is; a timeout more than
-    /// [`CLOCK_SKEW_ALLOWANCE`] before the deadline is poison.
+    /// stock returned and its user notified in one transaction. A paid or customer-cancelled
+    /// order, or one this timeout cancelled before (a redelivery), is left as it is; a timeout
+    /// more than [`CLOCK_SKEW_ALLOWANCE`] before the deadline is poison.
     pub(crate) async fn expire(&self, event: &OrderEvent) -> std::result::Result<(), Failure> {
         let order = self.order(event).await?;
         let now = self.clock.now();
@@ -94,9 +94,9 @@ impl<P: ConsumerPorts> EventConsumer<P> {
             TIMED_OUT_MESSAGE,
             now,
         );
-        let cancelled = match order.status {
+        match order.status {
             OrderStatus::Pending if now < order.payment_due_at - CLOCK_SKEW_ALLOWANCE => {
-                return Err(Failure::Poison(format!(
+                Err(Failure::Poison(format!(
                     "timeout for order {} arrived {} ms before its payment deadline {}, more than \
                      the {} s clock-skew allowance; the order stays PENDING until its scheduled \
                      timeout",
@@ -104,7 +104,7 @@ impl<P: ConsumerPorts> EventConsumer<P> {
                     (order.payment_due_at - now).num_milliseconds(),
                     orderflow_types::time::format(&order.payment_due_at),
                     CLOCK_SKEW_ALLOWANCE.num_seconds()
-                )));
+                )))
             }
             OrderStatus::Pending => {
                 match self
@@ -112,40 +112,21 @@ impl<P: ConsumerPorts> EventConsumer<P> {
                     .cancel_order(&order, CancelReason::PaymentTimeout, &notice, now)
                     .await?
                 {
-                    Transition::Applied(cancelled) => {
+                    Transition::Applied(_) => {
                         info!("unpaid order cancelled and its stock returned");
                         metrics::count(Metric::PaymentTimeoutsApplied);
-                        cancelled
                     }
-                    Transition::NotPending(current) => return self.after_timeout(current).await,
+                    Transition::NotPending(current) => {
+                        info!(status = %current.status, "order left PENDING meanwhile; timeout changes nothing");
+                    }
                 }
+                Ok(())
             }
-            _ => return self.after_timeout(order).await,
-        };
-        self.announce_cancelled(&cancelled).await
-    }
-
-    /// The order had left PENDING before this timeout was applied.
-    async fn after_timeout(&self, current: Order) -> std::result::Result<(), Failure> {
-        if current.status == OrderStatus::Cancelled
-            && current.cancel_reason == Some(CancelReason::PaymentTimeout)
-        {
-            // A redelivered timeout: the first delivery may have stopped before publishing.
-            return self.announce_cancelled(&current).await;
+            status => {
+                info!(%status, "order is no longer pending; timeout changes nothing");
+                Ok(())
+            }
         }
-        info!(status = %current.status, "order is no longer pending; timeout changes nothing");
-        Ok(())
-    }
-
-    async fn announce_cancelled(&self, order: &Order) -> std::result::Result<(), Failure> {
-        let event = OrderEvent {
-            order_id: order.order_id.clone(),
-            user_id: order.user_id.clone(),
-            event_type: EventType::Cancelled,
-            event_id: Some(self.ids.event_id()),
-            occurred_at: Some(order.updated_at),
-        };
-        self.publisher.publish(&event).await.map_err(Failure::Retry)
     }
 }
 

@@ -183,7 +183,9 @@ pub trait SalesStore: Send + Sync {
     ) -> impl Future<Output = Result<ProductSales>> + Send;
 }
 
-/// Publishes order events. Returns once the broker has acknowledged the event.
+/// Publishes order events. Returns once the broker has acknowledged the event. Used by the
+/// functions that announce what is not a change of the orders table (order-timeout) and by the one
+/// that announces the table's changes (order-stream); the API never publishes.
 pub trait EventPublisher: Send + Sync {
     fn publish(&self, event: &OrderEvent) -> impl Future<Output = Result<()>> + Send;
 }
@@ -334,7 +336,6 @@ pub trait ApiPorts: 'static {
     type Store: ProductStore + OrderStore + NotificationStore;
     type Idempotency: IdempotencyStore;
     type Scheduler: TimeoutScheduler;
-    type Publisher: EventPublisher;
     type Clock: Clock;
     type Ids: IdSource;
 }
@@ -342,50 +343,40 @@ pub trait ApiPorts: 'static {
 /// The ports of the order-events consumer ([`crate::consumer::EventConsumer`]).
 pub trait ConsumerPorts: 'static {
     type Store: OrderStore + NotificationStore + SalesStore;
-    type Publisher: EventPublisher;
     type DeadLetters: DeadLetters;
     type Clock: Clock;
-    type Ids: IdSource;
 }
 
-/// One set of [`ApiPorts`], by type: `ApiWith<Store, Idempotency, Scheduler, Publisher, Clock,
-/// Ids>`.
-pub struct ApiWith<S, K, T, P, C, I>(PhantomData<(S, K, T, P, C, I)>);
+/// One set of [`ApiPorts`], by type: `ApiWith<Store, Idempotency, Scheduler, Clock, Ids>`.
+pub struct ApiWith<S, K, T, C, I>(PhantomData<(S, K, T, C, I)>);
 
-impl<S, K, T, P, C, I> ApiPorts for ApiWith<S, K, T, P, C, I>
+impl<S, K, T, C, I> ApiPorts for ApiWith<S, K, T, C, I>
 where
     S: ProductStore + OrderStore + NotificationStore + 'static,
     K: IdempotencyStore + 'static,
     T: TimeoutScheduler + 'static,
-    P: EventPublisher + 'static,
     C: Clock + 'static,
     I: IdSource + 'static,
 {
     type Store = S;
     type Idempotency = K;
     type Scheduler = T;
-    type Publisher = P;
     type Clock = C;
     type Ids = I;
 }
 
-/// One set of [`ConsumerPorts`], by type: `ConsumerWith<Store, Publisher, DeadLetters, Clock,
-/// Ids>`.
-pub struct ConsumerWith<S, P, D, C, I>(PhantomData<(S, P, D, C, I)>);
+/// One set of [`ConsumerPorts`], by type: `ConsumerWith<Store, DeadLetters, Clock>`.
+pub struct ConsumerWith<S, D, C>(PhantomData<(S, D, C)>);
 
-impl<S, P, D, C, I> ConsumerPorts for ConsumerWith<S, P, D, C, I>
+impl<S, D, C> ConsumerPorts for ConsumerWith<S, D, C>
 where
     S: OrderStore + NotificationStore + SalesStore + 'static,
-    P: EventPublisher + 'static,
     D: DeadLetters + 'static,
     C: Clock + 'static,
-    I: IdSource + 'static,
 {
     type Store = S;
-    type Publisher = P;
     type DeadLetters = D;
     type Clock = C;
-    type Ids = I;
 }
 
 #[cfg(test)]

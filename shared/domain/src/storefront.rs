@@ -1,37 +1,41 @@
 //! The order use cases behind the API: place, read, pay and cancel orders; a user's orders and
 //! notifications; products and their stock.
 //!
-//! Placing an order touches three systems that share no transaction: the Scheduler, DynamoDB and
-//! Kafka. The steps are ordered so that a failure between any two leaves nothing stuck, and each
-//! is idempotent, so running [`Storefront::place`] again for the same order id finishes what an
+//! The API writes DynamoDB and the Scheduler, never Kafka: every order event is derived from the
+//! orders table's stream by order-stream ([`crate::outbox`]), so an acknowledged change always has
+//! its event, whether or not the broker is up and whether or not the client retries.
+//!
+//! Placing an order touches two systems that share no transaction: the Scheduler and DynamoDB.
+//! The steps are ordered so that a failure between them leaves nothing stuck, and each is
+//! idempotent, so running [`Storefront::place`] again for the same order id finishes what an
 //! earlier run left undone and applies nothing twice:
 //!
 //! 1. The payment timeout is scheduled first. Stock is only ever reserved for an order that
 //!    already has its timeout, so no failure can hold stock forever.
-//! 2. The order is stored and its stock reserved in one transaction. If that fails for lack of
-//!    stock, the schedule is removed (best effort: a timeout for an order that never existed is
-//!    dead-lettered by the consumer). An order placed before under the same id is resumed.
-//! 3. `created` is published. If that fails the order stands; a retry publishes it.
+//! 2. The order is stored and its stock reserved in one transaction; the stream announces
+//!    `created`. If that fails for lack of stock, the schedule is removed (best effort: a timeout
+//!    for an order that never existed is dead-lettered by the consumer). An order placed before
+//!    under the same id is resumed.
 //!
 //! A timeout is announced at the payment deadline whether or not the order exists yet, and the
 //! consumer cannot cancel an order that does not exist. So an order that placing leaves PENDING
 //! at or after its deadline (a retry in the last seconds before it, whose transaction lands
 //! after it; an attempt that placed the order and stopped, then a retry after the deadline) is
-//! cancelled by placing itself, as its timeout would have, before `created` is published.
+//! cancelled by placing itself, as its timeout would have.
 
 use chrono::TimeDelta;
 use orderflow_types::api::PutProductRequest;
 use orderflow_types::{
-    CancelReason, EventType, Notification, NotificationKind, Order, OrderEvent, OrderId, OrderLine,
-    OrderStatus, PaymentTimeout, Product, ProductId, Quantity, Timestamp, UserId,
+    CancelReason, Notification, NotificationKind, Order, OrderId, OrderLine, OrderStatus,
+    PaymentTimeout, Product, ProductId, Quantity, Timestamp, UserId,
 };
 use tracing::{debug, info, instrument, warn};
 
 use crate::error::{Error, Resource, Result, cause_chain};
 use crate::metrics::{self, Metric};
 use crate::ports::{
-    ApiPorts, Clock, EventPublisher, NotificationStore, OrderStore, Page, PageRequest,
-    ProductStore, TimeoutScheduler, Transition,
+    ApiPorts, Clock, NotificationStore, OrderStore, Page, PageRequest, ProductStore,
+    TimeoutScheduler, Transition,
 };
 
 /// The use cases behind the API: orders, their payment and cancellation, the caller's
@@ -39,7 +43,6 @@ use crate::ports::{
 pub struct Storefront<P: ApiPorts> {
     pub store: P::Store,
     pub scheduler: P::Scheduler,
-    pub publisher: P::Publisher,
     pub clock: P::Clock,
     /// How long a new order holds its stock; unpaid after that, it is cancelled.
     pub payment_timeout: TimeDelta,
@@ -58,12 +61,12 @@ pub struct NewOrder {
 }
 
 /// The notification a customer's own cancellation leaves; the consumer writes the same id when
-/// it sees the `cancelled` event, which then changes nothing.
+/// it sees the `cancelled` event the stream derives, which then changes nothing.
 const CANCELLED_MESSAGE: &str = "Your order was cancelled.";
 
 impl<P: ApiPorts> Storefront<P> {
-    /// Places `new`: schedules its payment timeout, reserves its stock and stores it as PENDING,
-    /// and publishes `created` (see the module documentation for why in this order). Calling it
+    /// Places `new`: schedules its payment timeout, then reserves its stock and stores it as
+    /// PENDING (see the module documentation for why in this order). Calling it
     /// again with the same order id completes an earlier call and returns the same order.
     ///
     /// Fails with [`Error::UnknownProducts`] or [`Error::OutOfStock`] when nothing was reserved,
@@ -82,7 +85,7 @@ impl<P: ApiPorts> Storefront<P> {
                     orderflow_types::time::format(&due_at)
                 )));
             };
-            return self.announce_placed(placed).await;
+            return self.finish_placed(placed).await;
         }
         let lines = self.priced_lines(&new.items).await?;
         let order = Order::new_pending(
@@ -130,18 +133,15 @@ impl<P: ApiPorts> Storefront<P> {
             // cannot stay reserved.
             Err(err) => return Err(err),
         };
-        self.announce_placed(order).await
+        self.finish_placed(order).await
     }
 
-    /// The last step of placing: `created` is published, for an order that is still PENDING
-    /// before its deadline or that has left PENDING since. An order still PENDING at its payment
-    /// deadline is first cancelled, as its timeout would cancel it: the timeout may have fired
-    /// before the order existed (a retry that placed it in the last seconds before the deadline,
-    /// or an attempt that placed it and stopped), and then nothing else ever would.
-    async fn announce_placed(&self, order: Order) -> Result<Order> {
+    /// The last step of placing, for an order that is stored: one still PENDING at its payment
+    /// deadline is cancelled, as its timeout would cancel it. The timeout may have fired before
+    /// the order existed (a retry that placed it in the last seconds before the deadline, or an
+    /// attempt that placed it and stopped), and then nothing else ever would.
+    async fn finish_placed(&self, order: Order) -> Result<Order> {
         if order.status != OrderStatus::Pending || self.clock.now() < order.payment_due_at {
-            self.announce(&order, EventType::Created, order.created_at)
-                .await?;
             return Ok(order);
         }
         warn!("order still PENDING at its payment deadline after placing; cancelling it");
@@ -152,12 +152,8 @@ impl<P: ApiPorts> Storefront<P> {
                 crate::expiry::TIMED_OUT_MESSAGE,
             )
             .await?;
-        self.announce(&current, EventType::Created, current.created_at)
-            .await?;
         if current.cancel_reason == Some(CancelReason::PaymentTimeout) {
             self.scheduler.cancel(&current.order_id).await?;
-            self.announce(&current, EventType::Cancelled, current.updated_at)
-                .await?;
         }
         Ok(current)
     }
@@ -179,9 +175,9 @@ impl<P: ApiPorts> Storefront<P> {
         self.store.list_orders(user, page).await
     }
 
-    /// PENDING → PAID, then the timeout is removed and `paid` published. Paying a paid order
-    /// succeeds and repeats the last two steps, which is how a retry completes a payment whose
-    /// event was not published; the consumer counts a sale once however often it sees it. A
+    /// PENDING → PAID (the stream announces `paid`), then the timeout is removed. Paying a paid
+    /// order succeeds and removes the timeout again, which is how a retry completes a payment
+    /// whose schedule was left; a timeout that fires for a paid order changes nothing anyway. A
     /// cancelled order fails with [`Error::WrongStatus`].
     #[instrument(skip_all, fields(order_id = %id))]
     pub async fn pay(&self, user: &UserId, id: &OrderId) -> Result<Order> {
@@ -203,17 +199,14 @@ impl<P: ApiPorts> Storefront<P> {
             });
         }
         self.scheduler.cancel(id).await?;
-        // The time of the payment, not of this call, so that a repeated event says the same.
-        self.announce(&current, EventType::Paid, current.updated_at)
-            .await?;
         Ok(current)
     }
 
     /// The owner's cancellation: PENDING → CANCELLED with the stock returned and the user
-    /// notified in one transaction, then the timeout is removed and `cancelled` published.
-    /// Cancelling an order its owner cancelled before repeats the last two steps; an order
-    /// cancelled by its payment timeout is returned as it is (the timeout path announced it); a
-    /// paid order fails with [`Error::WrongStatus`].
+    /// notified in one transaction (the stream announces `cancelled`), then the timeout is
+    /// removed. Cancelling an order its owner cancelled before removes the timeout again; an
+    /// order cancelled by its payment timeout is returned as it is; a paid order fails with
+    /// [`Error::WrongStatus`].
     #[instrument(skip_all, fields(order_id = %id))]
     pub async fn cancel(&self, user: &UserId, id: &OrderId) -> Result<Order> {
         let order = self.get(user, id).await?;
@@ -227,8 +220,6 @@ impl<P: ApiPorts> Storefront<P> {
         match (current.status, current.cancel_reason) {
             (OrderStatus::Cancelled, Some(CancelReason::Customer)) => {
                 self.scheduler.cancel(id).await?;
-                self.announce(&current, EventType::Cancelled, current.updated_at)
-                    .await?;
                 Ok(current)
             }
             (OrderStatus::Cancelled, _) => Ok(current),
@@ -316,18 +307,6 @@ impl<P: ApiPorts> Storefront<P> {
             warn!(error = %cause_chain(&err), "the timeout of an order that was not placed stays; it will be dead-lettered when it fires");
         }
     }
-
-    async fn announce(&self, order: &Order, event_type: EventType, at: Timestamp) -> Result<()> {
-        let event = OrderEvent::new(
-            order.order_id.clone(),
-            order.user_id.clone(),
-            event_type,
-            at,
-        );
-        self.publisher.publish(&event).await?;
-        info!(event_type = %event_type, "event published");
-        Ok(())
-    }
 }
 
 impl<P: ApiPorts> Storefront<P> {
@@ -410,7 +389,7 @@ mod tests {
     use crate::ports::ApiWith;
     use crate::testing::{
         FakeApi, FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore,
-        RecordingPublisher, SequentialIds,
+        SequentialIds,
     };
 
     type TestOrders = Storefront<FakeApi>;
@@ -435,7 +414,6 @@ mod tests {
         Storefront {
             store,
             scheduler: InMemoryScheduler::default(),
-            publisher: RecordingPublisher::default(),
             clock: FixedClock::at(start()),
             payment_timeout: TimeDelta::minutes(30),
         }
@@ -461,17 +439,8 @@ mod tests {
             .stock
     }
 
-    fn event_types(orders: &TestOrders) -> Vec<(String, EventType)> {
-        orders
-            .publisher
-            .events()
-            .into_iter()
-            .map(|e| (e.order_id.to_string(), e.event_type))
-            .collect()
-    }
-
     #[tokio::test]
-    async fn placing_reserves_schedules_the_deadline_and_announces() {
+    async fn placing_reserves_stock_and_schedules_the_deadline() {
         let orders = orders_with(&[("a", 250, 5), ("b", 1000, 1)]).await;
         let order = orders
             .place(&new_order("o-1", "u-1", &[("a", 2), ("b", 1)]))
@@ -489,7 +458,8 @@ mod tests {
         let pending = orders.scheduler.pending();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].payment_due_at, order.payment_due_at);
-        assert_eq!(event_types(&orders), [("o-1".into(), EventType::Created)]);
+        let stored = orders.get(&order.user_id, &order.order_id).await.unwrap();
+        assert_eq!(stored, order);
     }
 
     #[tokio::test]
@@ -538,7 +508,9 @@ mod tests {
             (1, 5)
         );
         assert!(orders.scheduler.pending().is_empty());
-        assert!(orders.publisher.events().is_empty());
+        let user = UserId::parse("u-1").unwrap();
+        let placed = orders.list(&user, &PageRequest::first(10)).await.unwrap();
+        assert!(placed.items.is_empty(), "no order is stored");
     }
 
     #[tokio::test]
@@ -586,14 +558,6 @@ mod tests {
         );
         assert_eq!(stock(&orders, "a").await, 5);
         assert!(orders.scheduler.pending().is_empty());
-        assert_eq!(
-            event_types(&orders),
-            [
-                ("o-1".into(), EventType::Created),
-                ("o-1".into(), EventType::Created),
-                ("o-1".into(), EventType::Cancelled),
-            ]
-        );
     }
 
     /// A scheduler whose calls take `takes` on a clock it shares with the storefront.
@@ -637,7 +601,6 @@ mod tests {
                 InMemoryStore,
                 InMemoryIdempotencyStore,
                 SlowScheduler,
-                RecordingPublisher,
                 Arc<FixedClock>,
                 SequentialIds,
             >,
@@ -648,7 +611,6 @@ mod tests {
                 clock: Arc::clone(&clock),
                 takes: TimeDelta::seconds(2),
             },
-            publisher: RecordingPublisher::default(),
             clock,
             payment_timeout: TimeDelta::minutes(30),
         };
@@ -666,13 +628,6 @@ mod tests {
             .unwrap();
         assert_eq!(product.stock, 5, "the units are back");
         assert!(orders.scheduler.inner.pending().is_empty());
-        let events: Vec<_> = orders
-            .publisher
-            .events()
-            .into_iter()
-            .map(|e| e.event_type)
-            .collect();
-        assert_eq!(events, [EventType::Created, EventType::Cancelled]);
         let notices = orders
             .notifications(&UserId::parse("u-1").unwrap(), &PageRequest::first(10))
             .await
@@ -730,18 +685,6 @@ mod tests {
             orders.pay(&order.user_id, &order.order_id).await.unwrap(),
             paid
         );
-        let paid_events: Vec<_> = orders
-            .publisher
-            .events()
-            .into_iter()
-            .filter(|e| e.event_type == EventType::Paid)
-            .collect();
-        assert_eq!(paid_events.len(), 2, "a retry publishes again");
-        assert!(
-            paid_events
-                .iter()
-                .all(|e| e.occurred_at == Some(paid.updated_at))
-        );
         let err = orders
             .cancel(&order.user_id, &order.order_id)
             .await
@@ -781,7 +724,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cancelling_returns_stock_notifies_and_announces() {
+    async fn cancelling_returns_stock_notifies_and_removes_the_timeout() {
         let orders = orders_with(&[("a", 100, 5)]).await;
         let order = orders
             .place(&new_order("o-1", "u-1", &[("a", 2)]))
@@ -809,14 +752,6 @@ mod tests {
             .unwrap();
         assert_eq!(notices.items.len(), 1);
         assert_eq!(notices.items[0].notification_id, "o-1#order_cancelled");
-        assert_eq!(
-            event_types(&orders),
-            [
-                ("o-1".into(), EventType::Created),
-                ("o-1".into(), EventType::Cancelled),
-                ("o-1".into(), EventType::Cancelled),
-            ]
-        );
     }
 
     #[tokio::test]
@@ -843,7 +778,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(current.cancel_reason, Some(CancelReason::PaymentTimeout));
-        assert_eq!(event_types(&orders), [("o-1".into(), EventType::Created)]);
+        assert_eq!(stock(&orders, "a").await, 5, "stock is returned once");
     }
 
     #[tokio::test]

@@ -5,10 +5,7 @@
 use orderflow_domain::consumer::{Applied, EventConsumer, Incoming, parse};
 use orderflow_domain::ports::{ProductStore, RawRecord};
 use orderflow_domain::testing::hostile::{any_json, block_on};
-use orderflow_domain::testing::{
-    FakeConsumer, FixedClock, InMemoryStore, RecordingDeadLetters, RecordingPublisher,
-    SequentialIds,
-};
+use orderflow_domain::testing::{FakeConsumer, FixedClock, InMemoryStore, RecordingDeadLetters};
 use orderflow_types::{Product, ProductId, time};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -29,10 +26,8 @@ type TestConsumer = EventConsumer<FakeConsumer>;
 async fn consumer() -> TestConsumer {
     let consumer: TestConsumer = EventConsumer {
         store: InMemoryStore::default(),
-        publisher: RecordingPublisher::default(),
         dead_letters: RecordingDeadLetters::default(),
         clock: FixedClock::at(time::parse("2026-11-25T21:00:00Z").expect("time")),
-        ids: SequentialIds::default(),
     };
     let product = Product {
         product_id: ProductId::parse("p-1").expect("product id"),

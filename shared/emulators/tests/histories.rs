@@ -2,13 +2,17 @@
 //! orders at once while their payment timeouts fire, and every event source delivering the way
 //! AWS may — at least once, late, out of order between partitions.
 //!
-//! Everything runs on the local services (moto's DynamoDB and Scheduler, a 3-partition topic on
-//! tansu) through the functions' own handlers, invoked by the emulators of the two event
-//! sources as `cargo lambda watch` would invoke them: create-order and orders-api answer the
-//! customers; the Scheduler emulator fires each order's schedule (early or late within its
-//! minute, as the Scheduler may) into order-timeout; the MSK event source mapping emulator hands
-//! order-events its batches. Between the emulators and the functions, a seeded chaos layer:
+//! Everything runs on the local services (moto's DynamoDB, its streams and the Scheduler, a
+//! 3-partition topic on tansu) through the functions' own handlers, invoked by the emulators of
+//! the three event sources as `cargo lambda watch` would invoke them: create-order and orders-api
+//! answer the customers; the DynamoDB Streams mapping emulator hands order-stream the orders
+//! table's changes, which it publishes as events; the Scheduler emulator fires each order's
+//! schedule (early or late within its minute, as the Scheduler may) into order-timeout; the MSK
+//! event source mapping emulator hands order-events its batches. Between the emulators and the
+//! functions, a seeded chaos layer:
 //!
+//! - order-stream: batches published and then reported failed (the stream mapping redelivers
+//!   them, and their events are published again), and batches delivered twice;
 //! - order-timeout: invocations that fail before running (Lambda retries them) and invocations
 //!   delivered twice (asynchronous invocation is at least once);
 //! - order-events: each batch split by partition and delivered in a shuffled order, batches
@@ -20,6 +24,8 @@
 //! topic, the test checks what the system promises:
 //!
 //! - for every product, initial stock = current stock + the units of its PENDING and PAID orders;
+//! - every order's `created`, and its `paid` or `cancelled`, is on the topic under the
+//!   transition's own event id, and no other event of an order is;
 //! - no order is PENDING; a payment answered 200 left its order PAID, a cancellation answered
 //!   200 left it CANCELLED by the customer;
 //! - every order has exactly one "created" notification, a cancelled order exactly one
@@ -43,12 +49,14 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use order_events::AwsConsumer;
 use orderflow_adapters::api::AwsApi;
 use orderflow_adapters::kafka::{KafkaDeadLetters, KafkaPublisher, dead_letter_headers};
-use orderflow_adapters::system::{SystemClock, UuidV7Ids};
+use orderflow_adapters::system::SystemClock;
 use orderflow_domain::consumer::EventConsumer;
+use orderflow_domain::outbox;
 use orderflow_domain::ports::{NotificationStore, OrderStore, PageRequest, SalesStore};
 use orderflow_emulators::lambda::{Invoke, InvokeError};
 use orderflow_emulators::msk::{self, MskSettings};
 use orderflow_emulators::scheduler::{AsyncInvokeSettings, FireTime, Scheduler, SchedulerSettings};
+use orderflow_emulators::streams::{StreamClients, StreamMapping, StreamSettings};
 use orderflow_http::ApiContext;
 use orderflow_testing::api::{self, answered};
 use orderflow_testing::services::LocalServices;
@@ -107,7 +115,7 @@ async fn randomized_histories_keep_every_promise() {
         payment_timeout,
         rng.fork(),
     ));
-    let (mapping, mut scheduler) = start_event_sources(&stack, fire, &pipeline).await;
+    let (mapping, stream, mut scheduler) = start_event_sources(&stack, fire, &pipeline).await;
     let polling = tokio::spawn(async move {
         loop {
             if let Err(err) = scheduler.poll().await {
@@ -166,6 +174,7 @@ async fn randomized_histories_keep_every_promise() {
     let orders = settle(&stack, &pipeline).await;
     polling.abort();
     mapping.abort();
+    stream.abort();
 
     let injected = pipeline.figures.snapshot();
     let checked = check_promises(
@@ -215,8 +224,9 @@ async fn randomized_histories_keep_every_promise() {
             "events on the topic {} (created {}, paid {}, timeout {}, cancelled {}), {} batches; \
              faults injected: order-timeout {} failed + {} twice, order-events {} batches \
              reported failed after applying + {} delivered twice, {} split by partition and \
-             shuffled, {} records copied back late; {} invariant checks passed; {} timeouts of \
-             orders refused as sold out dead-lettered",
+             shuffled, {} records copied back late, order-stream {} batches reported failed after \
+             publishing + {} delivered twice; {} invariant checks passed; {} timeouts of orders \
+             refused as sold out dead-lettered",
             events.len(),
             count(EventType::Created),
             count(EventType::Paid),
@@ -229,11 +239,18 @@ async fn randomized_histories_keep_every_promise() {
             injected.batch_twice,
             injected.batch_shuffled,
             injected.copies,
+            injected.stream_failed,
+            injected.stream_twice,
             checked.checks,
             checked.refused_timeouts,
         ),
     );
     for (fault, count) in [
+        (
+            "order-stream failed after publishing",
+            injected.stream_failed,
+        ),
+        ("order-stream twice", injected.stream_twice),
         ("order-timeout failed", injected.timeout_failed),
         ("order-timeout twice", injected.timeout_twice),
         ("batch failed after applying", injected.batch_failed),
@@ -299,6 +316,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Pipeline {
     create_order: ApiContext<AwsApi>,
     orders_api: ApiContext<AwsApi>,
+    order_stream: KafkaPublisher,
     order_timeout: order_timeout::Deps<KafkaPublisher>,
     order_events: order_events::Deps<AwsConsumer>,
     chaos: Mutex<Rng>,
@@ -321,6 +339,8 @@ struct Figures {
     batch_twice: AtomicUsize,
     batch_shuffled: AtomicUsize,
     copies: AtomicUsize,
+    stream_failed: AtomicUsize,
+    stream_twice: AtomicUsize,
 }
 
 struct FigureSnapshot {
@@ -331,6 +351,8 @@ struct FigureSnapshot {
     batch_twice: usize,
     batch_shuffled: usize,
     copies: usize,
+    stream_failed: usize,
+    stream_twice: usize,
 }
 
 impl Figures {
@@ -348,6 +370,8 @@ impl Figures {
             batch_twice: get(&self.batch_twice),
             batch_shuffled: get(&self.batch_shuffled),
             copies: get(&self.copies),
+            stream_failed: get(&self.stream_failed),
+            stream_twice: get(&self.stream_twice),
         }
     }
 }
@@ -364,19 +388,17 @@ impl Pipeline {
             context.storefront.payment_timeout = payment_timeout;
             context
         };
-        let publisher = stack.publisher();
         Self {
             create_order: api(),
             orders_api: api(),
+            order_stream: stack.publisher(),
             // As configured in infra/: the delivery timeout and a margin.
             order_timeout: order_timeout::Deps::new(stack.publisher(), Duration::from_secs(6)),
             order_events: order_events::Deps {
                 consumer: EventConsumer {
                     store: stack.store(),
-                    publisher: publisher.clone(),
-                    dead_letters: KafkaDeadLetters::new(publisher, dead_letter_topic),
+                    dead_letters: KafkaDeadLetters::new(stack.publisher(), dead_letter_topic),
                     clock: SystemClock,
-                    ids: UuidV7Ids,
                 },
                 report_batch_item_failures: true,
             },
@@ -424,6 +446,18 @@ impl Pipeline {
         {
             Ok(()) => Ok(Value::Null),
             Err(err) => Err(function_error("order-timeout", Diagnostic::from(err))),
+        }
+    }
+
+    async fn run_order_stream(&self, payload: &Value) -> Result<Value, InvokeError> {
+        match order_stream::handle(
+            &self.order_stream,
+            LambdaEvent::new(payload.clone(), Context::default()),
+        )
+        .await
+        {
+            Ok(response) => Ok(serde_json::to_value(response).expect("a response is JSON")),
+            Err(err) => Err(function_error("order-stream", Diagnostic::from(err))),
         }
     }
 
@@ -542,6 +576,17 @@ fn injected_failure(function: &str) -> InvokeError {
 
 impl Invoke for Pipeline {
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
+        if function == "order-stream" {
+            if self.inject(&self.figures.stream_twice, 10) {
+                self.run_order_stream(payload).await?;
+            }
+            let answer = self.run_order_stream(payload).await?;
+            if self.inject(&self.figures.stream_failed, 10) {
+                // Published, but the mapping never learns it: the batch comes again.
+                return Err(injected_failure(function));
+            }
+            return Ok(answer);
+        }
         if function == "order-timeout" {
             if self.inject(&self.figures.timeout_failed, 10) {
                 return Err(injected_failure(function));
@@ -566,12 +611,17 @@ impl Invoke for Pipeline {
     }
 }
 
-/// Starts the MSK mapping emulator (in a task) and returns it with the Scheduler emulator.
+/// Starts the MSK and the DynamoDB Streams mapping emulators (in tasks) and returns them with the
+/// Scheduler emulator.
 async fn start_event_sources(
     stack: &LocalServices,
     fire: FireTime,
     pipeline: &Arc<Pipeline>,
-) -> (tokio::task::JoinHandle<()>, Scheduler<Arc<Pipeline>>) {
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
+    Scheduler<Arc<Pipeline>>,
+) {
     let settings = MskSettings {
         kafka: local::kafka_config(),
         topic: stack.topic.clone(),
@@ -586,6 +636,20 @@ async fn start_event_sources(
         let group = settings.group_id.clone();
         if let Err(err) = msk::run(settings, lambda).await {
             panic!("the mapping of group {group} stopped: {err}");
+        }
+    });
+    let mut settings = StreamSettings::new(stack.tables.name("orders"), "order-stream");
+    settings.poll_interval = Duration::from_millis(150);
+    // Retried until published: the chaos layer's failures are not poison.
+    settings.max_retry_attempts = None;
+    settings.max_retry_delay = Duration::from_millis(500);
+    let clients = StreamClients::new(local::aws_config().await);
+    let stream = StreamMapping::start(settings, clients, Arc::clone(pipeline))
+        .await
+        .expect("the orders table has a stream");
+    let stream = tokio::spawn(async move {
+        if let Err(err) = stream.run().await {
+            panic!("the stream mapping stopped: {err}");
         }
     });
     let scheduler = Scheduler::new(
@@ -605,7 +669,7 @@ async fn start_event_sources(
         aws_sdk_sqs::Client::new(local::aws_config().await),
         Arc::clone(pipeline),
     );
-    (mapping, scheduler)
+    (mapping, stream, scheduler)
 }
 
 /// What the API promised the customers: each answer a later state must agree with.
@@ -765,7 +829,8 @@ async fn settle(stack: &LocalServices, pipeline: &Pipeline) -> BTreeMap<OrderId,
             .values()
             .filter(|o| o.status == OrderStatus::Pending)
             .count();
-        if pending == 0 {
+        let unannounced = unannounced(stack, &orders).await;
+        if pending == 0 && unannounced.is_empty() {
             pipeline.copies_done().await;
             if committed_to_end(stack, pipeline).await {
                 return orders;
@@ -773,10 +838,49 @@ async fn settle(stack: &LocalServices, pipeline: &Pipeline) -> BTreeMap<OrderId,
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not settled after {SETTLE_WITHIN:?}: {pending} orders PENDING"
+            "not settled after {SETTLE_WITHIN:?}: {pending} orders PENDING, {} changes not on \
+             the topic ({:?}…), the topic {} committed to its end",
+            unannounced.len(),
+            unannounced.iter().take(3).collect::<Vec<_>>(),
+            if committed_to_end(stack, pipeline).await {
+                "is"
+            } else {
+                "is not"
+            }
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The events every order's changes call for: `created`, then `paid` or `cancelled`.
+fn transitions(orders: &BTreeMap<OrderId, Order>) -> BTreeSet<(OrderId, EventType)> {
+    let mut expected = BTreeSet::new();
+    for (id, order) in orders {
+        expected.insert((id.clone(), EventType::Created));
+        match order.status {
+            OrderStatus::Paid => expected.insert((id.clone(), EventType::Paid)),
+            OrderStatus::Cancelled => expected.insert((id.clone(), EventType::Cancelled)),
+            OrderStatus::Pending => false,
+        };
+    }
+    expected
+}
+
+/// The changes of `orders` whose event order-stream has not published yet.
+async fn unannounced(
+    stack: &LocalServices,
+    orders: &BTreeMap<OrderId, Order>,
+) -> BTreeSet<(OrderId, EventType)> {
+    let published: BTreeSet<_> = stack
+        .events()
+        .await
+        .into_iter()
+        .map(|event| (event.order_id, event.event_type))
+        .collect();
+    transitions(orders)
+        .difference(&published)
+        .cloned()
+        .collect()
 }
 
 /// Whether the mapping's consumer group has committed every partition up to its end.
@@ -887,6 +991,23 @@ async fn check_promises(
         }
         checks += 1;
     }
+
+    // The events of the orders' changes: each transition's under its own id, at least once (the
+    // chaos layer republishes some), and no other; timeouts are order-timeout's.
+    let mut published = BTreeSet::new();
+    for event in stack.events().await {
+        if event.event_type == EventType::Timeout {
+            continue;
+        }
+        assert_eq!(
+            event.event_id,
+            Some(outbox::event_id(&event.order_id, event.event_type).expect("an event id")),
+            "{event:?}"
+        );
+        published.insert((event.order_id, event.event_type));
+    }
+    assert_eq!(published, transitions(orders), "the transitions' events");
+    checks += 1;
 
     // Each notification once: one "created" per order, one "cancelled" per cancelled order.
     let users: BTreeSet<_> = orders.values().map(|o| o.user_id.clone()).collect();

@@ -1,6 +1,5 @@
 //! What the tests of both API functions share: an [`ApiContext`] on the local services, in
-//! memory, or with faults on cue; the requests they send; orders placed to act on; what the
-//! topic says afterwards.
+//! memory, or with faults on cue; the requests they send; orders placed to act on.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -11,7 +10,6 @@ use lambda_http::{Body, Response};
 use orderflow_adapters::AWS_OPERATION_TIMEOUT;
 use orderflow_adapters::api::AwsApi;
 use orderflow_adapters::dynamodb::{DynamoIdempotencyStore, DynamoStore};
-use orderflow_adapters::kafka::KafkaPublisher;
 use orderflow_adapters::scheduler::EventBridgeScheduler;
 use orderflow_adapters::system::{SystemClock, UuidV7Ids};
 use orderflow_domain::Dependency;
@@ -19,15 +17,14 @@ use orderflow_domain::ports::{ApiPorts, ApiWith, Clock};
 use orderflow_domain::storefront::{NewOrder, Storefront};
 use orderflow_domain::testing::faults::{Faulty, When};
 use orderflow_domain::testing::{
-    FakeApi, FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore,
-    RecordingPublisher, SequentialIds,
+    FakeApi, FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore, SequentialIds,
 };
 use orderflow_http::ApiContext;
 use orderflow_http::error::code;
 use orderflow_http::idempotency::{Idempotency, LEASE};
 use orderflow_http::identity::IdentityConfig;
 use orderflow_http::testing::{ApiGatewayRequest, json_body, outcome};
-use orderflow_types::{EventType, Order, OrderId, ProductId, Quantity, Timestamp, UserId};
+use orderflow_types::{Order, OrderId, ProductId, Quantity, Timestamp, UserId};
 use serde_json::json;
 
 use crate::proxy::FaultProxy;
@@ -37,48 +34,33 @@ use crate::stall::StalledEndpoint;
 pub const PAYMENT_TIMEOUT: TimeDelta = TimeDelta::minutes(30);
 
 /// A context on the given ports, with the real clock and ids.
-pub fn context<S, K, T, P>(
+pub fn context<S, K, T>(
     store: S,
     idempotency: K,
     scheduler: T,
-    publisher: P,
-) -> ApiContext<ApiWith<S, K, T, P, SystemClock, UuidV7Ids>>
+) -> ApiContext<ApiWith<S, K, T, SystemClock, UuidV7Ids>>
 where
-    ApiWith<S, K, T, P, SystemClock, UuidV7Ids>: ApiPorts<
-            Store = S,
-            Idempotency = K,
-            Scheduler = T,
-            Publisher = P,
-            Clock = SystemClock,
-            Ids = UuidV7Ids,
-        >,
+    ApiWith<S, K, T, SystemClock, UuidV7Ids>:
+        ApiPorts<Store = S, Idempotency = K, Scheduler = T, Clock = SystemClock, Ids = UuidV7Ids>,
 {
-    context_with_clock(store, idempotency, scheduler, publisher, SystemClock)
+    context_with_clock(store, idempotency, scheduler, SystemClock)
 }
 
 /// A context on the given ports and clock, with the real ids.
-pub fn context_with_clock<S, K, T, P, C>(
+pub fn context_with_clock<S, K, T, C>(
     store: S,
     idempotency: K,
     scheduler: T,
-    publisher: P,
     clock: C,
-) -> ApiContext<ApiWith<S, K, T, P, C, UuidV7Ids>>
+) -> ApiContext<ApiWith<S, K, T, C, UuidV7Ids>>
 where
-    ApiWith<S, K, T, P, C, UuidV7Ids>: ApiPorts<
-            Store = S,
-            Idempotency = K,
-            Scheduler = T,
-            Publisher = P,
-            Clock = C,
-            Ids = UuidV7Ids,
-        >,
+    ApiWith<S, K, T, C, UuidV7Ids>:
+        ApiPorts<Store = S, Idempotency = K, Scheduler = T, Clock = C, Ids = UuidV7Ids>,
 {
     ApiContext {
         storefront: Storefront {
             store,
             scheduler,
-            publisher,
             clock,
             payment_timeout: PAYMENT_TIMEOUT,
         },
@@ -97,7 +79,6 @@ pub fn healthy(services: &LocalServices) -> ApiContext<AwsApi> {
         services.store(),
         services.idempotency_store(),
         services.scheduler(),
-        services.publisher(),
     )
 }
 
@@ -107,7 +88,6 @@ pub async fn dynamodb_behind(services: &LocalServices, proxy: &FaultProxy) -> Ap
         services.proxied_store(proxy).await,
         services.proxied_idempotency_store(proxy).await,
         services.scheduler(),
-        services.publisher(),
     )
 }
 
@@ -117,7 +97,6 @@ pub fn in_memory(now: Timestamp) -> ApiContext<FakeApi> {
         storefront: Storefront {
             store: InMemoryStore::default(),
             scheduler: InMemoryScheduler::default(),
-            publisher: RecordingPublisher::default(),
             clock: FixedClock::at(now),
             payment_timeout: PAYMENT_TIMEOUT,
         },
@@ -136,7 +115,6 @@ pub type FaultyApi = ApiWith<
     Faulty<DynamoStore>,
     Faulty<DynamoIdempotencyStore>,
     Faulty<EventBridgeScheduler>,
-    Faulty<KafkaPublisher>,
     FixedClock,
     UuidV7Ids,
 >;
@@ -147,7 +125,6 @@ pub fn faulty(services: &LocalServices) -> ApiContext<FaultyApi> {
         Faulty::new(services.store(), Dependency::DynamoDb),
         Faulty::new(services.idempotency_store(), Dependency::DynamoDb),
         Faulty::new(services.scheduler(), Dependency::Scheduler),
-        Faulty::new(services.publisher(), Dependency::Kafka),
         FixedClock::at(SystemClock.now()),
     )
 }
@@ -158,7 +135,6 @@ pub enum Target {
     Store,
     Idempotency,
     Scheduler,
-    Publisher,
 }
 
 impl Target {
@@ -168,7 +144,6 @@ impl Target {
             Self::Store => api.storefront.store.fail_next(operation, when),
             Self::Idempotency => api.idempotency.store.fail_next(operation, when),
             Self::Scheduler => api.storefront.scheduler.fail_next(operation, when),
-            Self::Publisher => api.storefront.publisher.fail_next(operation, when),
         }
     }
 
@@ -178,22 +153,16 @@ impl Target {
             Self::Store => api.storefront.store.fired(),
             Self::Idempotency => api.idempotency.store.fired(),
             Self::Scheduler => api.storefront.scheduler.fired(),
-            Self::Publisher => api.storefront.publisher.fired(),
         }
     }
 }
 
 /// Every injected failure so far, adapter by adapter.
 pub fn fired(api: &ApiContext<FaultyApi>) -> Vec<&'static str> {
-    [
-        Target::Store,
-        Target::Idempotency,
-        Target::Scheduler,
-        Target::Publisher,
-    ]
-    .into_iter()
-    .flat_map(|target| target.fired(api))
-    .collect()
+    [Target::Store, Target::Idempotency, Target::Scheduler]
+        .into_iter()
+        .flat_map(|target| target.fired(api))
+        .collect()
 }
 
 /// A handler's answer: the API handlers never fail, every outcome is a response.
@@ -237,17 +206,6 @@ pub fn order_id(response: &Response<Body>) -> OrderId {
     order(response).order_id
 }
 
-/// The order id of every event of `event_type` on the services' topic, duplicates included.
-pub async fn events_of(services: &LocalServices, event_type: EventType) -> Vec<OrderId> {
-    services
-        .events()
-        .await
-        .into_iter()
-        .filter(|event| event.event_type == event_type)
-        .map(|event| event.order_id)
-        .collect()
-}
-
 /// Places orders the way create-order does, to have something to pay and cancel.
 pub struct Placer {
     storefront: Storefront<AwsApi>,
@@ -259,7 +217,6 @@ impl Placer {
             storefront: Storefront {
                 store: services.store(),
                 scheduler: services.scheduler(),
-                publisher: services.publisher(),
                 clock: SystemClock,
                 payment_timeout: PAYMENT_TIMEOUT,
             },

@@ -108,6 +108,15 @@ pub async fn dynamodb_client_at(url: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A DynamoDB Streams client for moto, with the functions' timeouts.
+#[cfg(feature = "aws")]
+pub async fn dynamodb_streams_client() -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(aws_config().await)
+        .timeout_config(orderflow_adapters::aws_timeouts())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
 /// A Scheduler client for `url`, with the timeouts and retries the functions use.
 #[cfg(feature = "aws")]
 pub async fn scheduler_client_at(url: &str) -> aws_sdk_scheduler::Client {

@@ -1,7 +1,8 @@
 //! A TCP proxy between a client and a local service that misbehaves on cue, response by response:
 //! it loses a response (the request reached the service and was applied, then the connection is
 //! reset before the client reads the answer), holds one back until the test releases it (the
-//! moment to kill the client between a call and its answer), or slows every response down.
+//! moment to kill the client between a call and its answer), slows every response down, or
+//! takes the service away altogether (every connection reset, new ones refused) until restored.
 //! The failures idempotent retries and client timeouts exist for, on the wire rather than in an
 //! adapter.
 //!
@@ -12,7 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +44,12 @@ struct Shared {
     releases: watch::Sender<u64>,
     /// Added before every response starts; zero unless the test slows the service down.
     delay: Mutex<Duration>,
+    /// While set, the service is away: connections are reset as they come.
+    down: AtomicBool,
+    /// Bumped by `cut`: every connection open before it is reset.
+    cuts: watch::Sender<u64>,
+    /// How many connections were refused or cut so far.
+    refused: AtomicUsize,
 }
 
 impl FaultProxy {
@@ -58,6 +65,9 @@ impl FaultProxy {
             holding: AtomicUsize::new(0),
             releases: watch::channel(0).0,
             delay: Mutex::default(),
+            down: AtomicBool::new(false),
+            cuts: watch::channel(0).0,
+            refused: AtomicUsize::new(0),
         });
         let accepting = shared.clone();
         let task = tokio::spawn(async move {
@@ -132,6 +142,24 @@ impl FaultProxy {
     pub fn slow_down(&self, delay: Duration) {
         *lock(&self.shared.delay) = delay;
     }
+
+    /// Takes the service away, as a stopped broker or server is to its clients: every open
+    /// connection is reset, and every new one reset as it comes, until [`restore`](Self::restore).
+    /// Nothing sent from now on reaches the service.
+    pub fn cut(&self) {
+        self.shared.down.store(true, Ordering::SeqCst);
+        self.shared.cuts.send_modify(|generation| *generation += 1);
+    }
+
+    /// Lets connections through to the service again.
+    pub fn restore(&self) {
+        self.shared.down.store(false, Ordering::SeqCst);
+    }
+
+    /// How many connections were refused or reset by [`cut`](Self::cut) so far.
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -144,6 +172,12 @@ impl Drop for FaultProxy {
 /// One connection: requests go up as they come; each response comes back as it comes, late, held
 /// until released, or, if armed to be lost, is swallowed and the client's connection reset.
 async fn forward(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
+    let mut cuts = shared.cuts.subscribe();
+    if shared.down.load(Ordering::SeqCst) {
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        let _ = client.set_zero_linger();
+        return;
+    }
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         // As if the service refused the connection: the client's ends with a reset.
         let _ = client.set_zero_linger();
@@ -154,6 +188,11 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared
     let mut awaiting = false;
     loop {
         tokio::select! {
+            _ = cuts.changed() => {
+                shared.refused.fetch_add(1, Ordering::SeqCst);
+                let _ = client.set_zero_linger();
+                return;
+            }
             read = client.read(&mut up) => {
                 let Ok(read @ 1..) = read else { return };
                 awaiting = true;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use orderflow_types::{OrderEvent, OrderId, PaymentTimeout, Product, ProductId};
+use orderflow_types::{OrderEvent, OrderId, OrderStatus, PaymentTimeout, Product, ProductId};
 use rdkafka::Message;
 
 use crate::local;
@@ -265,6 +265,87 @@ impl LocalServices {
             );
         }
         names
+    }
+
+    /// The status changes of `order` on the orders table's stream so far, oldest first: what
+    /// order-stream turns into order events (`(None, Pending)` → `created`, `(Pending, Paid)` →
+    /// `paid`, `(Pending, Cancelled)` → `cancelled`; `orderflow_domain::outbox`). A change that
+    /// left the status as it was is not listed.
+    pub async fn status_changes(
+        &self,
+        order: &OrderId,
+    ) -> Vec<(Option<OrderStatus>, Option<OrderStatus>)> {
+        use aws_sdk_dynamodbstreams::types::{AttributeValue as Value, ShardIteratorType};
+        let status = |image: Option<&std::collections::HashMap<String, Value>>| {
+            image.map(|image| match image.get("status") {
+                Some(Value::S(status)) => OrderStatus::parse(status)
+                    .unwrap_or_else(|| panic!("an order image with status {status}")),
+                other => panic!("an order image without a status: {other:?}"),
+            })
+        };
+        let table = self.tables.name(table::ORDERS);
+        let described = self
+            .dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("describing {table}: {err}"));
+        let stream_arn = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .unwrap_or_else(|| panic!("{table} has no stream"))
+            .to_owned();
+        let streams = local::dynamodb_streams_client().await;
+        let stream = streams
+            .describe_stream()
+            .stream_arn(&stream_arn)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("describing the stream of {table}: {err}"));
+        let mut changes = Vec::new();
+        let shards = stream
+            .stream_description()
+            .map(|d| d.shards().to_vec())
+            .unwrap_or_default();
+        for shard in shards {
+            let shard_id = shard.shard_id().unwrap_or_default();
+            let mut iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&stream_arn)
+                .shard_id(shard_id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("reading the stream of {table}: {err}"))
+                .shard_iterator;
+            while let Some(at) = iterator {
+                let page = streams
+                    .get_records()
+                    .shard_iterator(at)
+                    .send()
+                    .await
+                    .unwrap_or_else(|err| panic!("reading the stream of {table}: {err}"));
+                if page.records().is_empty() {
+                    break;
+                }
+                for record in page.records() {
+                    let Some(change) = record.dynamodb() else {
+                        continue;
+                    };
+                    let key = change.keys().and_then(|keys| keys.get("order_id"));
+                    if !matches!(key, Some(Value::S(id)) if id == order.as_str()) {
+                        continue;
+                    }
+                    let (old, new) = (status(change.old_image()), status(change.new_image()));
+                    if old != new {
+                        changes.push((old, new));
+                    }
+                }
+                iterator = page.next_shard_iterator;
+            }
+        }
+        changes
     }
 
     /// Every event on the topic so far, duplicates included, read to its end offsets.

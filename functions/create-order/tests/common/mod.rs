@@ -7,7 +7,6 @@ pub use orderflow_domain::ports::ApiPorts;
 pub use orderflow_http::ApiContext;
 use orderflow_http::testing::ApiGatewayRequest;
 pub use orderflow_testing::api::*;
-pub use orderflow_types::EventType;
 
 /// `request`, as API Gateway hands it to create-order.
 pub async fn send<P: ApiPorts>(api: &ApiContext<P>, request: &ApiGatewayRequest) -> Response<Body> {

@@ -20,20 +20,8 @@ pub use idempotency::InMemoryIdempotencyStore;
 use crate::ports::{ApiWith, ConsumerWith};
 
 /// The API's ports, all in memory.
-pub type FakeApi = ApiWith<
-    InMemoryStore,
-    InMemoryIdempotencyStore,
-    InMemoryScheduler,
-    RecordingPublisher,
-    FixedClock,
-    SequentialIds,
->;
+pub type FakeApi =
+    ApiWith<InMemoryStore, InMemoryIdempotencyStore, InMemoryScheduler, FixedClock, SequentialIds>;
 
 /// The consumer's ports, all in memory.
-pub type FakeConsumer = ConsumerWith<
-    InMemoryStore,
-    RecordingPublisher,
-    RecordingDeadLetters,
-    FixedClock,
-    SequentialIds,
->;
+pub type FakeConsumer = ConsumerWith<InMemoryStore, RecordingDeadLetters, FixedClock>;
