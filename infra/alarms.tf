@@ -1,6 +1,7 @@
 # Alarms on what needs a person: messages in a dead-letter queue (something was not done and
 # will not be retried), function errors and throttles, API 5xx, payment timeouts the Scheduler
-# could not deliver, and order-events stuck or falling behind. With var.alarm_email
+# could not deliver, order-events stuck or falling behind, and order-stream's events late. With
+# var.alarm_email
 # each alarm also notifies an SNS topic with that subscriber (confirm the email AWS sends).
 
 locals {
@@ -30,6 +31,10 @@ locals {
     "order-events-failures" = {
       queue = aws_sqs_queue.order_events_failures.name
       about = "order-events gave up on records after every retry; replay them from Kafka by the offsets in the messages (README: Redrive)."
+    }
+    "order-stream-failures" = {
+      queue = aws_sqs_queue.order_stream_failures.name
+      about = "order-stream gave up publishing changes of the orders table: their order events are missing. The messages hold their stream positions (shard, sequence numbers); the records stay in the stream until 24 hours after each change, to be published again."
     }
   }
 }
@@ -152,6 +157,32 @@ resource "aws_cloudwatch_metric_alarm" "order_events_lag" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
+}
+
+# IteratorAge is the age of the newest record of each batch the mapping hands order-stream: how
+# late the events of the orders table's changes are. Near zero when the function keeps up; it
+# grows while a batch is retried (a broker outage) or the shards outrun the function.
+resource "aws_cloudwatch_metric_alarm" "order_stream_iterator_age" {
+  alarm_name          = "${local.name}-order-stream-iterator-age"
+  alarm_description   = "order-stream is publishing order events more than ${var.order_stream_iterator_age_threshold_seconds} s after their changes: it cannot publish (see its errors and log) or cannot keep up. Records still failing at ${var.order_stream_max_record_age_seconds} s are given up on (order-stream-failures)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = aws_lambda_function.this["order-stream"].function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.order_stream_iterator_age_threshold_seconds * 1000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  lifecycle {
+    precondition {
+      condition     = var.order_stream_iterator_age_threshold_seconds < var.order_stream_max_record_age_seconds
+      error_message = "order_stream_iterator_age_threshold_seconds must be below order_stream_max_record_age_seconds: the alarm must come before records are given up on."
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_throttles" {

@@ -1,5 +1,6 @@
 # The first place an operator looks: every alarm's state, then what the business sees (orders,
-# sold-out refusals, payments, timeouts), how order-events keeps up, and where work fails.
+# sold-out refusals, payments, timeouts), how order-events and order-stream keep up, and where
+# work fails.
 # Widgets without x and y are laid out left to right, top to bottom, in this order.
 
 locals {
@@ -18,6 +19,7 @@ locals {
     [for alarm in aws_cloudwatch_metric_alarm.scheduler : alarm.arn],
     [
       aws_cloudwatch_metric_alarm.order_events_lag.arn,
+      aws_cloudwatch_metric_alarm.order_stream_iterator_age.arn,
       aws_cloudwatch_metric_alarm.api_5xx.arn,
       aws_cloudwatch_metric_alarm.records_dead_lettered.arn,
       aws_cloudwatch_metric_alarm.partitions_stopped.arn,
@@ -47,7 +49,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       },
       {
         type   = "metric"
-        width  = 12
+        width  = 8
         height = 6
         properties = merge(local.widget, {
           title = "Orders"
@@ -61,7 +63,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       },
       {
         type   = "metric"
-        width  = 12
+        width  = 8
         height = 6
         properties = merge(local.widget, {
           title = "order-events: lag (records, whole topic), stopped partitions, dead letters"
@@ -69,6 +71,18 @@ resource "aws_cloudwatch_dashboard" "this" {
             ["AWS/Lambda", "OffsetLag", "FunctionName", local.function_names["order-events"], { stat = "Maximum" }],
             local.custom_metric.PartitionsStopped,
             local.custom_metric.RecordsDeadLettered,
+          ]
+        })
+      },
+      {
+        type   = "metric"
+        width  = 8
+        height = 6
+        properties = merge(local.widget, {
+          title = "order-stream: how late the order events are (IteratorAge, ms)"
+          stat  = "Maximum"
+          metrics = [
+            ["AWS/Lambda", "IteratorAge", "FunctionName", local.function_names["order-stream"]],
           ]
         })
       },

@@ -16,6 +16,12 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = each.value.hash_key
   range_key                   = try(each.value.range_key, null)
   deletion_protection_enabled = var.dynamodb_deletion_protection
+  # The schema gives the orders table a stream with both images: its changes are the order
+  # events. order-stream publishes each status change it reads from the stream (lambda.tf), so
+  # an acknowledged change always has its event; a change is told by comparing the item before
+  # and after it, hence both images.
+  stream_enabled   = try(each.value.stream_view_type, null) != null
+  stream_view_type = try(each.value.stream_view_type, null)
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (server_side_encryption below); a customer managed key would add a key policy and kms:Decrypt grants to every function for no control this stack uses.
 
   dynamic "attribute" {

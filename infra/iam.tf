@@ -1,6 +1,7 @@
-# One role per function, with three policies: what the Lambda runtime needs of it (logs, network
-# interfaces), what its code calls (function_access below), and, for order-events, what the
-# event source mapping needs to read Kafka on its behalf.
+# One role per function, with up to three policies: what the Lambda runtime needs of it (logs,
+# and network interfaces in the VPC), what its code calls (function_access below), and, for
+# order-events and order-stream, what their event source mappings need to read Kafka or the
+# orders table's stream on their behalf.
 
 locals {
   # What each function's code calls, on which resource. tests/infra derives the same from the
@@ -11,6 +12,8 @@ locals {
   #   schedules:         actions on the payment timeout group's schedules. CreateSchedule also
   #                      grants iam:PassRole on the Scheduler's role, which each schedule names.
   #   kafka_write:       topics the function produces to, with an idempotent producer.
+  # Reading the orders table's stream is not here: the Lambda service does it for order-stream's
+  # event source mapping, and its code never calls DynamoDB (order_stream_source below).
   function_access = {
     "create-order" = {
       dynamodb = {
@@ -23,7 +26,7 @@ locals {
       }
       dynamodb_indexes = {}
       schedules        = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
-      kafka_write      = [var.order_events_topic]
+      kafka_write      = []
     }
     "orders-api" = {
       dynamodb = {
@@ -37,7 +40,7 @@ locals {
         "notifications/by_created_at" = ["dynamodb:Query"]
       }
       schedules   = ["scheduler:DeleteSchedule"]
-      kafka_write = [var.order_events_topic]
+      kafka_write = []
     }
     "order-timeout" = {
       dynamodb         = {}
@@ -54,7 +57,14 @@ locals {
       }
       dynamodb_indexes = {}
       schedules        = []
-      kafka_write      = [var.order_events_topic, var.order_events_dlq_topic]
+      # Poison records only: the order changes it makes are announced by order-stream.
+      kafka_write = [var.order_events_dlq_topic]
+    }
+    "order-stream" = {
+      dynamodb         = {}
+      dynamodb_indexes = {}
+      schedules        = []
+      kafka_write      = [var.order_events_topic]
     }
   }
 
@@ -106,17 +116,21 @@ data "aws_iam_policy_document" "function_runtime" {
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
-  statement {
-    sid = "VpcNetworkInterfaces"
-    actions = [
-      "ec2:CreateNetworkInterface",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeSubnets",
-      "ec2:DeleteNetworkInterface",
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = ["*"]
+  # Only the functions in the VPC (lambda.tf, vpc_functions) have network interfaces.
+  dynamic "statement" {
+    for_each = contains(local.vpc_functions, each.key) ? [each.key] : []
+    content {
+      sid = "VpcNetworkInterfaces"
+      actions = [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+      ]
+      resources = ["*"]
+    }
   }
 
   # Asynchronous invocations that failed every retry (aws_lambda_function_event_invoke_config).
@@ -266,6 +280,39 @@ data "aws_iam_policy_document" "order_events_consumer" {
     sid       = "OnFailureDestination"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.order_events_failures.arn]
+  }
+}
+
+# --- What the event source mapping needs of order-stream's role ---------------------------------
+
+# Lambda reads a DynamoDB stream for an event source mapping with the function's execution role,
+# and sends what it gave up on to the on-failure destination with the same role.
+resource "aws_iam_role_policy" "order_stream_source" {
+  name   = "dynamodb-stream-source"
+  role   = aws_iam_role.function["order-stream"].id
+  policy = data.aws_iam_policy_document.order_stream_source.json
+}
+
+data "aws_iam_policy_document" "order_stream_source" {
+  statement {
+    sid       = "ReadOrdersStream"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    resources = [aws_dynamodb_table.this["orders"].stream_arn]
+  }
+
+  # ListStreams supports no resource-level permission: granted on the stream's ARN it is not
+  # granted at all, and creating the mapping fails its check of the role. It lists stream ARNs
+  # only, never their records.
+  statement {
+    sid       = "ListStreams"
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.order_stream_failures.arn]
   }
 }
 

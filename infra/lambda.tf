@@ -44,22 +44,25 @@ locals {
   # Named after the stack, so that two stacks on one existing cluster never share offsets.
   order_events_consumer_group = "${local.name}-order-events"
 
+  # The API functions write DynamoDB and the Scheduler only: their order events come from the
+  # orders table's stream (order-stream), so they have no Kafka settings.
   api_environment = [
-    "DYNAMODB_TABLE_PREFIX", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_AUTH", "ORDER_EVENTS_TOPIC",
-    "SCHEDULE_GROUP_NAME", "ORDER_TIMEOUT_FUNCTION_ARN", "SCHEDULER_ROLE_ARN", "SCHEDULER_DLQ_ARN",
-    "SCHEDULER_MAX_RETRY_ATTEMPTS", "SCHEDULER_MAX_EVENT_AGE_SECONDS", "PAYMENT_TIMEOUT_SECONDS",
-    "IDEMPOTENCY_KEY_TTL_SECONDS", "GROUPS_CLAIM", "ADMIN_GROUP", "DEV_IDENTITY_HEADERS",
+    "DYNAMODB_TABLE_PREFIX", "SCHEDULE_GROUP_NAME", "ORDER_TIMEOUT_FUNCTION_ARN", "SCHEDULER_ROLE_ARN",
+    "SCHEDULER_DLQ_ARN", "SCHEDULER_MAX_RETRY_ATTEMPTS", "SCHEDULER_MAX_EVENT_AGE_SECONDS",
+    "PAYMENT_TIMEOUT_SECONDS", "IDEMPOTENCY_KEY_TTL_SECONDS", "GROUPS_CLAIM", "ADMIN_GROUP",
+    "DEV_IDENTITY_HEADERS",
   ]
 
   # trigger says what invokes the function: "api" (API Gateway, see api.tf), "scheduler" (the
-  # payment timeout schedules, see scheduler.tf) or "kafka" (the event source mapping below).
-  # Memory is also CPU: 512 MB makes the TLS handshake with the brokers at cold start quick.
+  # payment timeout schedules, see scheduler.tf), "kafka" (the MSK event source mapping below) or
+  # "dynamodb-stream" (the orders table's stream, below).
+  # Memory is also CPU: 512 MB makes the TLS handshakes at cold start quick.
   functions = {
     "create-order" = {
-      description = "POST /orders: reserves stock, stores the order, schedules its payment timeout, publishes created."
+      description = "POST /orders: reserves stock, stores the order and schedules its payment timeout."
       trigger     = "api"
       memory_size = 512
-      # Under API Gateway's 29 s, above the Kafka delivery timeout (5 s) plus DynamoDB and Scheduler calls.
+      # Under API Gateway's 29 s, above its DynamoDB and Scheduler calls, each bounded at 5 s.
       timeout     = 15
       environment = local.api_environment
     }
@@ -84,19 +87,34 @@ locals {
       # A full batch is applied record by record per partition, with a DynamoDB transaction each.
       timeout = 120
       environment = [
-        "DYNAMODB_TABLE_PREFIX", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_AUTH", "ORDER_EVENTS_TOPIC",
-        "ORDER_EVENTS_DLQ_TOPIC", "REPORT_BATCH_ITEM_FAILURES",
+        "DYNAMODB_TABLE_PREFIX", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_AUTH", "ORDER_EVENTS_DLQ_TOPIC",
+        "REPORT_BATCH_ITEM_FAILURES",
       ]
     }
+    "order-stream" = {
+      description = "DynamoDB Streams target: publishes each order status change on the orders table as an order event."
+      trigger     = "dynamodb-stream"
+      memory_size = 256
+      # A full batch published, each event acknowledged by the brokers, with room for the Kafka
+      # delivery timeout (5 s) when they are slow.
+      timeout     = 60
+      environment = ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_AUTH", "ORDER_EVENTS_TOPIC"]
+    }
   }
+
+  # MSK is reachable only from inside the VPC, so the functions that talk to the brokers run in
+  # it. The others call DynamoDB and the Scheduler only, through their public endpoints, and stay
+  # out of it: no network interfaces to wait for at a cold start, and no endpoints to pay for.
+  vpc_functions = toset([for name, function in local.functions : name if contains(function.environment, "KAFKA_BOOTSTRAP_SERVERS")])
 }
 
 resource "aws_lambda_function" "this" {
   for_each = local.functions
-  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the Kafka mapping has an on-failure queue, and order-timeout's asynchronous failures go to a queue of their own (aws_lambda_function_event_invoke_config).
+  #checkov:skip=CKV_AWS_116:Failures are kept where each trigger keeps them: API callers get the error, the event source mappings have on-failure queues, and order-timeout's asynchronous failures go to a queue of their own (aws_lambda_function_event_invoke_config).
   #checkov:skip=CKV_AWS_173:The environment holds names and ARNs, no secret; the Lambda service key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile this stack does not manage; `make deploy` builds and uploads the zips in one step.
   #checkov:skip=CKV_AWS_50:The functions emit no X-Ray segments; their JSON logs carry order ids from end to end.
+  #checkov:skip=CKV_AWS_117:Only the Kafka clients need the VPC (vpc_config below); the API functions call DynamoDB and the Scheduler at their public endpoints, with IAM, and run outside it.
 
   function_name = "${local.name}-${each.key}"
   description   = each.value.description
@@ -110,17 +128,20 @@ resource "aws_lambda_function" "this" {
   memory_size      = each.value.memory_size
   timeout          = each.value.timeout
   # API functions are capped (var.api_reserved_concurrency); -1 is unreserved. order-events is
-  # bounded by its pollers and partitions, order-timeout by the Scheduler's delivery rate.
+  # bounded by its pollers and partitions, order-stream by the stream's shards times its
+  # parallelization factor, order-timeout by the Scheduler's delivery rate.
   reserved_concurrent_executions = each.value.trigger == "api" && var.api_reserved_concurrency != null ? var.api_reserved_concurrency : -1
 
   environment {
     variables = { for variable in each.value.environment : variable => local.environment_values[variable] }
   }
 
-  # Every function publishes to Kafka, which is only reachable inside the VPC.
-  vpc_config {
-    subnet_ids         = local.subnet_ids
-    security_group_ids = [aws_security_group.functions.id]
+  dynamic "vpc_config" {
+    for_each = contains(local.vpc_functions, each.key) ? [local.subnet_ids] : []
+    content {
+      subnet_ids         = vpc_config.value
+      security_group_ids = [aws_security_group.functions.id]
+    }
   }
 
   # JSON log records from the runtime; lambda_runtime's tracing subscriber follows
@@ -234,6 +255,59 @@ resource "aws_lambda_event_source_mapping" "order_events" {
 # every retry. The records themselves stay in Kafka for the topic's retention, to be replayed.
 resource "aws_sqs_queue" "order_events_failures" {
   name                      = "${local.name}-order-events-failures"
+  sqs_managed_sse_enabled   = true
+  message_retention_seconds = 1209600
+}
+
+# order-stream reads the orders table's stream: every change of an order, in the order it was
+# made, which it publishes as order events (the transactional outbox: the API writes the table
+# only, and the event follows from the write). The Lambda service reads the stream with
+# order-stream's role (iam.tf, order_stream_source).
+resource "aws_lambda_event_source_mapping" "order_stream" {
+  function_name    = aws_lambda_function.this["order-stream"].arn
+  event_source_arn = aws_dynamodb_table.this["orders"].stream_arn
+  enabled          = true
+  # From the oldest record the stream holds: changes written before the mapping was enabled (or
+  # while it was disabled) are published, not skipped. Events are at least once either way.
+  starting_position = "TRIM_HORIZON"
+
+  batch_size                         = var.order_stream_batch_size
+  maximum_batching_window_in_seconds = var.order_stream_batching_window_seconds
+  # Concurrent batches per shard. Lambda keeps the records of one item (one order) in order at
+  # any factor, which is the only order the events need.
+  parallelization_factor = var.order_stream_parallelization_factor
+
+  # The function names the first record it could not publish, and the mapping retries from
+  # there. An invocation that fails outright (a crash, a timeout) has its batch split in two
+  # before the retry, so that one record that keeps failing does not hold back the records
+  # before it: it ends up retried, and given up on, alone. A split uses up no retry.
+  function_response_types        = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error = true
+  # Bounded, because the stream keeps records 24 hours only: a record given up on while it is
+  # still in the stream can be read again from the position the failures queue receives.
+  maximum_retry_attempts        = var.order_stream_max_retry_attempts
+  maximum_record_age_in_seconds = var.order_stream_max_record_age_seconds
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.order_stream_failures.arn
+    }
+  }
+
+  # Creating the mapping checks that the role may read the stream; and the first batch is
+  # published only if the topics and the function's way to the brokers exist.
+  depends_on = [
+    aws_iam_role_policy.order_stream_source,
+    aws_lambda_invocation.kafka_topics,
+    aws_vpc_security_group_egress_rule.functions_to_kafka,
+    aws_vpc_security_group_ingress_rule.kafka_from_functions,
+  ]
+}
+
+# Where the mapping sends the position (shard, first and last sequence numbers, times) of records
+# it gave up on: the records themselves stay in the stream for the rest of their 24 hours.
+resource "aws_sqs_queue" "order_stream_failures" {
+  name                      = "${local.name}-order-stream-failures"
   sqs_managed_sse_enabled   = true
   message_retention_seconds = 1209600
 }

@@ -1,8 +1,10 @@
-# The private network the functions and Kafka share. MSK Serverless is reachable only from inside
-# a VPC, so every function that publishes to Kafka runs in it, and so do the event source
-# mapping's pollers. Nothing here reaches the internet: there is no NAT gateway. What the
-# functions and the pollers call besides Kafka is reached through VPC endpoints: DynamoDB through
-# a gateway endpoint (free), the Scheduler, Lambda, STS and SQS through interface endpoints.
+# The private network the Kafka clients and Kafka share. MSK Serverless is reachable only from
+# inside a VPC, so every function that talks to the brokers runs in it (lambda.tf,
+# vpc_functions), and so do the MSK event source mapping's pollers; the API functions, which do
+# not, run outside it. Nothing here reaches the internet: there is no NAT gateway. What the
+# functions and the pollers call besides Kafka is reached through VPC endpoints: DynamoDB
+# (order-events) through a gateway endpoint (free), Lambda, STS and SQS (the pollers) through
+# interface endpoints.
 #
 # With var.existing_kafka the functions join an existing cluster's VPC, and either this stack
 # creates the same endpoints there (create_vpc_endpoints, the default), or the VPC reaches AWS
@@ -19,10 +21,10 @@ locals {
     for table in data.aws_route_table.existing : table.id
   ])
 
-  # Interface endpoints, and who needs each: the Scheduler for create-order's payment timeouts;
-  # Lambda and STS for the event source mapping's pollers, which invoke order-events and assume
-  # its role; SQS for the pollers' on-failure destination.
-  interface_endpoints = toset(["scheduler", "lambda", "sts", "sqs"])
+  # Interface endpoints, all for the MSK event source mapping's pollers: Lambda and STS, to
+  # invoke order-events and assume its role; SQS, for their on-failure destination. No function
+  # in the VPC calls the Scheduler, Lambda, STS or SQS itself.
+  interface_endpoints = toset(["lambda", "sts", "sqs"])
 }
 
 resource "aws_vpc" "this" {
@@ -129,7 +131,9 @@ resource "aws_security_group" "kafka" {
 resource "aws_security_group" "endpoints" {
   count = local.create_vpc_endpoints ? 1 : 0
 
-  name        = "${local.name}-endpoints"
+  name = "${local.name}-endpoints"
+  # Only the pollers connect to the endpoints. The description is the one the group was created
+  # with: a new one would replace the group, which the endpoints hold.
   description = "Interface VPC endpoints: HTTPS from the functions and the event pollers"
   vpc_id      = local.vpc_id
 }
@@ -148,22 +152,13 @@ resource "aws_vpc_security_group_egress_rule" "functions_to_kafka" {
   referenced_security_group_id = local.kafka_security_group_id
 }
 
-resource "aws_vpc_security_group_egress_rule" "functions_to_endpoints" {
-  count = local.create_vpc_endpoints ? 1 : 0
-
-  security_group_id            = aws_security_group.functions.id
-  description                  = "HTTPS to the interface endpoints"
-  ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
-  referenced_security_group_id = aws_security_group.endpoints[0].id
-}
-
+# Without this stack's endpoints, DynamoDB may be behind an interface endpoint of the VPC's own,
+# whose addresses this stack cannot know.
 resource "aws_vpc_security_group_egress_rule" "functions_to_aws_apis" {
   count = local.create_vpc_endpoints ? 0 : 1
 
   security_group_id = aws_security_group.functions.id
-  description       = "HTTPS to the Scheduler and other AWS APIs through the VPC's NAT gateway or own endpoints"
+  description       = "HTTPS to DynamoDB through the VPC's NAT gateway or own endpoints"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -240,17 +235,6 @@ moved {
 moved {
   from = aws_vpc_security_group_egress_rule.pollers_to_kafka[0]
   to   = aws_vpc_security_group_egress_rule.pollers_to_kafka
-}
-
-resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
-  count = local.create_vpc_endpoints ? 1 : 0
-
-  security_group_id            = aws_security_group.endpoints[0].id
-  description                  = "HTTPS from the orderflow functions"
-  ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
-  referenced_security_group_id = aws_security_group.functions.id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_pollers" {

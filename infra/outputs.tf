@@ -44,11 +44,12 @@ output "schedule_group" {
 }
 
 output "dead_letter_queues" {
-  description = "URLs of the SQS queues that collect what was not done: payment timeouts the Scheduler could not deliver, those order-timeout failed, and order events given up on."
+  description = "URLs of the SQS queues that collect what was not done: payment timeouts the Scheduler could not deliver, those order-timeout failed, order events given up on, and changes of the orders table whose events order-stream gave up publishing."
   value = {
     payment_timeouts       = aws_sqs_queue.payment_timeouts_dlq.url
     order_timeout_failures = aws_sqs_queue.order_timeout_failures.url
     order_events_failures  = aws_sqs_queue.order_events_failures.url
+    order_stream_failures  = aws_sqs_queue.order_stream_failures.url
   }
 }
 
@@ -68,6 +69,6 @@ output "kafka_topics" {
 }
 
 output "dashboard_url" {
-  description = "The CloudWatch dashboard: alarms, orders, order-events lag, errors and dead letters."
+  description = "The CloudWatch dashboard: alarms, orders, order-events lag, order-stream's delay, errors and dead letters."
   value       = "https://${data.aws_region.current.region}.console.aws.amazon.com/cloudwatch/home?region=${data.aws_region.current.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
 }

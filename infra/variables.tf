@@ -94,11 +94,11 @@ variable "existing_kafka" {
     more, that reach the brokers) place the functions; security_group_id is the cluster's security
     group, which the event source mapping's pollers use too: it gets rules for the functions and
     the pollers. create_vpc_endpoints = true (the default) creates the DynamoDB gateway endpoint
-    and the Scheduler, Lambda, STS and SQS interface endpoints in the VPC, which must then have DNS
-    support and DNS hostnames on and no endpoint of its own for these services (AWS refuses a
-    second private DNS name for a service in one VPC). false: the subnets reach these services
-    through a NAT gateway or the VPC's own endpoints, and the functions and pollers may send HTTPS
-    anywhere; the VPC's own interface endpoints must admit both security groups on port 443.
+    and the Lambda, STS and SQS interface endpoints in the VPC, which must then have DNS support
+    and DNS hostnames on and no endpoint of its own for these services (AWS refuses a second
+    private DNS name for a service in one VPC). false: the subnets reach these services through a
+    NAT gateway or the VPC's own endpoints, and the functions and pollers may send HTTPS anywhere;
+    the VPC's own interface endpoints must admit both security groups on port 443.
   EOT
   type = object({
     cluster_arn          = string
@@ -252,6 +252,66 @@ variable "order_events_pollers" {
   }
 }
 
+# --- The order-stream publisher (the orders table's stream) -------------------------------------
+
+variable "order_stream_batch_size" {
+  description = "Most stream records in one order-stream invocation."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.order_stream_batch_size >= 1 && var.order_stream_batch_size <= 10000
+    error_message = "order_stream_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "order_stream_batching_window_seconds" {
+  description = "How long the event source mapping gathers stream records before invoking order-stream with fewer than a full batch. 0: as soon as a poll finds records, for the shortest delay between a change and its event."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.order_stream_batching_window_seconds >= 0 && var.order_stream_batching_window_seconds <= 300
+    error_message = "order_stream_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "order_stream_parallelization_factor" {
+  description = "Batches of one stream shard order-stream processes at once (1-10). The changes of one order stay in order at any value. Each concurrent batch is an execution environment with its own Kafka producer, and connections to the brokers."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.order_stream_parallelization_factor >= 1 && var.order_stream_parallelization_factor <= 10
+    error_message = "order_stream_parallelization_factor must be between 1 and 10."
+  }
+}
+
+variable "order_stream_max_retry_attempts" {
+  description = "Retries of a stream record order-stream could not publish before the mapping gives up on it and sends its position to the order-stream failures queue. High by default: a broker outage should delay events, not drop them; order_stream_max_record_age_seconds is what bounds the wait."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.order_stream_max_retry_attempts >= 0 && var.order_stream_max_retry_attempts <= 10000
+    error_message = "order_stream_max_retry_attempts must be between 0 and 10000 (infinite retries, -1, are not allowed: the stream drops records after 24 hours)."
+  }
+}
+
+# DynamoDB Streams keeps a record 24 hours. A record given up on at this age stays readable for
+# the rest of them, from the position the failures queue receives; one still being retried at
+# 24 hours is gone.
+variable "order_stream_max_record_age_seconds" {
+  description = "Age at which the mapping gives up on a stream record order-stream could not publish, and sends its position to the order-stream failures queue. 6 hours by default: long enough to ride out a broker outage unattended, leaving 18 of the stream's 24 hours to replay what was given up."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.order_stream_max_record_age_seconds >= 60 && var.order_stream_max_record_age_seconds <= 86400
+    error_message = "order_stream_max_record_age_seconds must be between 60 and 86400 (the stream keeps records 24 hours)."
+  }
+}
+
 # --- API --------------------------------------------------------------------------------------
 
 variable "jwt_issuer" {
@@ -290,10 +350,9 @@ variable "api_throttle" {
   }
 }
 
-# Each execution environment of an API function keeps its own Kafka producer, with connections to
-# the brokers. MSK Serverless limits a cluster's client connections and new connections per
-# second: without a cap, a burst of requests (each slow while a broker is slow) could open enough
-# environments to hit those limits and stop every producer, order-events' included.
+# Reserved concurrency is kept for the API functions and is also their cap: a burst of requests
+# (each slow while DynamoDB is slow) cannot take the account's unreserved concurrency from the
+# functions that apply and publish the order events.
 variable "api_reserved_concurrency" {
   description = "Reserved concurrency of each API function (create-order, orders-api): the most requests each serves at once, and concurrency kept for it. Reserving needs an account concurrency quota above 100 plus the reservations (new accounts start at 10: ask for an increase); null leaves them uncapped."
   type        = number
@@ -328,6 +387,17 @@ variable "alarm_email" {
   validation {
     condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
     error_message = "alarm_email must be an email address."
+  }
+}
+
+variable "order_stream_iterator_age_threshold_seconds" {
+  description = "Age of the newest record in an order-stream batch (IteratorAge) above which an alarm is raised: events are that late. Must be below order_stream_max_record_age_seconds, so that the alarm comes before records are given up on."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.order_stream_iterator_age_threshold_seconds >= 60
+    error_message = "order_stream_iterator_age_threshold_seconds must be at least 60."
   }
 }
 

@@ -27,6 +27,10 @@ DYNAMODB_ITEMS = {
     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem",
 }
 DYNAMODB_UNREAD = ("batch_get_item", "batch_write_item", "execute_statement", "batch_execute_statement")
+# Reading a table's stream is the event source mapping's: the Lambda service makes these calls
+# with the function's role (iam.tf, order_stream_source), and the function gets the records in
+# its event. Code that made them would need grants this model does not give it.
+DYNAMODB_STREAMS_CALLS = ("describe_stream", "get_records", "get_shard_iterator", "list_streams")
 # A schedule names the role the Scheduler assumes: creating or updating one passes it.
 SCHEDULER_CALLS = {
     "create_schedule": ("scheduler:CreateSchedule", "iam:PassRole"),
@@ -88,6 +92,8 @@ def _direct_calls(f):
     body, found = f.body, []
     for unread in DYNAMODB_UNREAD:
         assert f".{unread}()" not in body, f"{f.source.path}: {f.name} calls {unread}, which these checks do not read"
+    for call in DYNAMODB_STREAMS_CALLS:
+        assert f".{call}()" not in body, f"{f.source.path}: {f.name} reads a stream ({call}), which only the event source mapping does"
     ops = [(m.start(), "dynamodb:" + DYNAMODB_CALLS[m.group(1)]) for m in re.finditer(r"\.(\w+)\(\)", body) if m.group(1) in DYNAMODB_CALLS]
     ops += [(m.start(), "dynamodb:" + DYNAMODB_ITEMS[m.group(1)]) for m in re.finditer(r"\b(\w+)::builder\(\)", body) if m.group(1) in DYNAMODB_ITEMS]
     for at, action in ops:

@@ -50,6 +50,9 @@ REFERENCES = [
     (r'aws_dynamodb_table\.this\[split\("/", statement\.key\)\[0\]\]\.arn',
      lambda m, c: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}-{c['statement'][0].split('/')[0]}"),
     (r'split\("/", statement\.key\)\[1\]', lambda m, c: c["statement"][0].split("/")[1]),
+    # A stream's ARN is its table's with /stream/<label>, the label a timestamp DynamoDB chooses.
+    (r'aws_dynamodb_table\.this\["(\w+)"\]\.stream_arn',
+     lambda m, c: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}-{m.group(1)}/stream/2025-01-01T00:00:00.000"),
     (r"statement\.value", lambda m, c: c["statement"][1]),
     (r"local\.kafka_cluster_arn", lambda m, c: f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"),
     (r"local\.kafka_topic_arn\[var\.order_events_topic\]", lambda m, c: _topic_arn(_variable("order_events_topic"))),
@@ -89,6 +92,8 @@ def resolve(value, context):
 
 # How each dynamic statement's for_each is evaluated, given the document's for_each value.
 DYNAMIC = {
+    "${contains(local.vpc_functions, each.key) ? [each.key] : []}":
+        lambda each, c: [(0, c["each_key"])] if c["each_key"] in terraform.vpc_functions() else [],
     '${each.value.trigger == "scheduler" ? [aws_sqs_queue.order_timeout_failures.arn] : []}':
         lambda each, c: [(0, resolve("${aws_sqs_queue.order_timeout_failures.arn}", c))] if each["trigger"] == "scheduler" else [],
     "${each.value.dynamodb}": lambda each, c: list(each["dynamodb"].items()),

@@ -105,3 +105,14 @@ def variables():
         for block in blocks.get("variable", []):
             found.update(block)
     return found
+
+
+def vpc_functions():
+    """lambda.tf's local.vpc_functions, evaluated: the functions whose environment names the
+    brokers, since MSK is reachable only from inside the VPC."""
+    assert local("vpc_functions") == (
+        '${toset([for name, function in local.functions : name '
+        'if contains(function.environment, "KAFKA_BOOTSTRAP_SERVERS")])}'
+    )
+    functions = resolve(local("functions"))
+    return {name for name, function in functions.items() if "KAFKA_BOOTSTRAP_SERVERS" in function["environment"]}

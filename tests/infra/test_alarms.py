@@ -68,6 +68,33 @@ def test_order_events_lag_fires_on_one_record_stuck_for_15_minutes():
     assert "not per partition" in terraform.variables()["order_events_lag_threshold"]["description"]
 
 
+def test_order_stream_iterator_age_fires_before_records_are_given_up_on():
+    # AWS Lambda Developer Guide, "Types of metrics for Lambda functions"
+    # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html): IteratorAge,
+    # for DynamoDB, Kinesis and Amazon DocumentDB event sources, is the age of the last record in
+    # the event, in milliseconds, between the stream receiving it and the mapping sending it to
+    # the function; in AWS/Lambda by FunctionName.
+    alarm = assert_alarm("order_stream_iterator_age", "AWS/Lambda", "IteratorAge",
+                         {"FunctionName": '${aws_lambda_function.this["order-stream"].function_name}'},
+                         statistic="Maximum")
+    assert (alarm["comparison_operator"], alarm["threshold"]) == (
+        "GreaterThanThreshold", "${var.order_stream_iterator_age_threshold_seconds * 1000}")
+    variables = terraform.variables()
+    threshold = variables["order_stream_iterator_age_threshold_seconds"]["default"]
+    assert 60 <= threshold < variables["order_stream_max_record_age_seconds"]["default"]
+    [precondition] = alarm["lifecycle"][0]["precondition"]
+    assert precondition["condition"] == (
+        "${var.order_stream_iterator_age_threshold_seconds < var.order_stream_max_record_age_seconds}")
+
+
+def test_every_alarm_is_on_the_dashboard():
+    shown = str(terraform.local("all_alarm_arns"))
+    for name in alarms():
+        assert f"aws_cloudwatch_metric_alarm.{name}" in shown, f"{name} is not on the dashboard"
+    body = terraform.resources("aws_cloudwatch_dashboard")["this"]["dashboard_body"]
+    assert '"IteratorAge", "FunctionName", local.function_names["order-stream"]' in body
+
+
 def test_api_5xx_is_alarmed():
     # Amazon API Gateway Developer Guide, "Monitor CloudWatch metrics for HTTP APIs in API
     # Gateway" (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html):
@@ -90,12 +117,13 @@ def test_the_schedulers_failures_are_alarmed_for_the_payment_timeout_group():
     }
 
 
-def test_messages_in_either_dead_letter_queue_are_alarmed():
+def test_messages_in_every_dead_letter_queue_are_alarmed():
     # Amazon SQS Developer Guide, "Available CloudWatch metrics for Amazon SQS":
     # ApproximateNumberOfMessagesVisible in AWS/SQS, by QueueName.
     assert_alarm("dead_letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
                  {"QueueName": "${each.value.queue}"}, statistic="Maximum")
     queues = terraform.local("dead_letter_queues")
-    assert {q["queue"] for q in queues.values()} >= {
-        "${aws_sqs_queue.payment_timeouts_dlq.name}", "${aws_sqs_queue.order_events_failures.name}",
+    assert {q["queue"] for q in queues.values()} == {
+        f"${{aws_sqs_queue.{queue}.name}}" for queue in terraform.resources("aws_sqs_queue")
     }
+    assert "${aws_sqs_queue.order_stream_failures.name}" in {q["queue"] for q in queues.values()}

@@ -5,9 +5,9 @@ import terraform
 
 def test_api_functions_have_reserved_concurrency_and_the_others_none():
     # AWS Lambda Developer Guide, "Configuring reserved concurrency for a function": reserved
-    # concurrency is also the most environments a function runs at once; -1 removes it.
-    # Amazon MSK Developer Guide, "MSK Serverless quota": client connections and connection
-    # attempts per second are limited per cluster, and every environment has its own producer.
+    # concurrency is set aside for the function and is also the most environments it runs at
+    # once, so a burst of requests cannot take the unreserved concurrency the event functions
+    # use; -1 removes it.
     function = terraform.resources("aws_lambda_function")["this"]
     assert function["reserved_concurrent_executions"] == (
         '${each.value.trigger == "api" && var.api_reserved_concurrency != null ? var.api_reserved_concurrency : -1}'

@@ -44,3 +44,20 @@ def test_grants_name_only_tables_and_indexes_of_the_schema():
             table, name = index.split("/")
             indexes = SCHEMA[table].get("global_secondary_indexes", []) + SCHEMA[table].get("local_secondary_indexes", [])
             assert name in {i["name"] for i in indexes}, f"{crate}: {index}"
+
+
+def test_the_orders_table_streams_each_change_with_both_images():
+    # Amazon DynamoDB Developer Guide, "Change data capture for DynamoDB Streams"
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html): each stream
+    # record appears exactly once, the records of one item in the order of its modifications,
+    # for 24 hours; NEW_AND_OLD_IMAGES records the item as it was before and after the change,
+    # which order-stream compares to tell a status change from any other write.
+    # The schema file, which the code's table creation reads too, says which table has a stream.
+    streams = {name: spec["stream_view_type"] for name, spec in SCHEMA.items() if "stream_view_type" in spec}
+    assert streams == {"orders": "NEW_AND_OLD_IMAGES"}
+    table = terraform.resources("aws_dynamodb_table")["this"]
+    assert table["stream_enabled"] == "${try(each.value.stream_view_type, null) != null}"
+    assert table["stream_view_type"] == "${try(each.value.stream_view_type, null)}"
+    # The stream order-stream's mapping reads is that table's.
+    mapping = terraform.resources("aws_lambda_event_source_mapping")["order_stream"]
+    assert mapping["event_source_arn"] == '${aws_dynamodb_table.this["orders"].stream_arn}'

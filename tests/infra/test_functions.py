@@ -52,7 +52,6 @@ def test_functions_run_from_their_zips_on_al2023_with_json_logs():
     assert function["architectures"] == ["${var.lambda_architecture}"]
     assert function["logging_config"][0]["log_format"] == "JSON"
     assert function["logging_config"][0]["log_group"] == "${aws_cloudwatch_log_group.function[each.key].name}"
-    assert function["vpc_config"][0]["subnet_ids"] == "${local.subnet_ids}"
     log_groups = terraform.resources("aws_cloudwatch_log_group")["function"]
     assert log_groups["retention_in_days"] == "${var.log_retention_days}"
 
@@ -61,7 +60,7 @@ def test_functions_run_from_their_zips_on_al2023_with_json_logs():
 def test_memory_and_timeout_suit_the_trigger(crate):
     function = functions()[crate]
     assert 128 <= function["memory_size"] <= 10240
-    assert function["trigger"] in {"api", "scheduler", "kafka"}
+    assert function["trigger"] in {"api", "scheduler", "kafka", "dynamodb-stream"}
     # API Gateway gives up after 29 s; the function must answer before.
     limit = 28 if function["trigger"] == "api" else 900
     assert 1 <= function["timeout"] <= limit
@@ -84,6 +83,118 @@ def test_the_event_source_mapping_feeds_order_events_as_it_expects():
     reports = terraform.local("environment_values")["REPORT_BATCH_ITEM_FAILURES"] == "true"
     assert ("ReportBatchItemFailures" in mapping.get("function_response_types", [])) == reports
     assert "REPORT_BATCH_ITEM_FAILURES" in functions()["order-events"]["environment"]
+
+
+KAFKA_SETTINGS = {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_AUTH", "ORDER_EVENTS_TOPIC", "ORDER_EVENTS_DLQ_TOPIC"}
+
+
+def test_only_the_kafka_clients_run_in_the_vpc():
+    # AWS Lambda Developer Guide, "Giving Lambda functions access to resources in an Amazon VPC"
+    # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html): a function without
+    # a VPC configuration runs in a Lambda-managed network with internet access, so it reaches
+    # DynamoDB and the Scheduler at their public endpoints; one with a VPC configuration reaches
+    # what its subnets reach. Amazon MSK Developer Guide, "What is MSK Serverless?": the brokers
+    # are reached privately (AWS PrivateLink), from the VPCs the cluster is configured with.
+    assert terraform.vpc_functions() == {"order-events", "order-timeout", "order-stream"}
+    function = terraform.resources("aws_lambda_function")["this"]
+    [vpc_config] = [block["vpc_config"] for block in function["dynamic"] if "vpc_config" in block]
+    assert vpc_config["for_each"] == "${contains(local.vpc_functions, each.key) ? [local.subnet_ids] : []}"
+    assert vpc_config["content"][0] == {
+        "subnet_ids": "${vpc_config.value}",
+        "security_group_ids": ["${aws_security_group.functions.id}"],
+    }
+    # The network interface permissions go with the VPC configuration.
+    runtime = terraform.data_sources("aws_iam_policy_document")["function_runtime"]
+    [interfaces] = [d["statement"] for d in runtime["dynamic"]
+                    if d["statement"]["content"][0].get("sid") == "VpcNetworkInterfaces"]
+    assert interfaces["for_each"] == "${contains(local.vpc_functions, each.key) ? [each.key] : []}"
+
+
+def test_the_api_functions_neither_know_nor_may_reach_kafka():
+    access = terraform.local("function_access")
+    for crate in ("create-order", "orders-api"):
+        assert functions()[crate]["trigger"] == "api"
+        assert not KAFKA_SETTINGS & set(functions()[crate]["environment"]), crate
+        assert access[crate]["kafka_write"] == [], crate
+    assert not KAFKA_SETTINGS & set(terraform.resolve(terraform.local("api_environment")))
+
+
+def test_the_orders_stream_feeds_order_stream_as_it_expects():
+    """The mapping from the orders table's stream to order-stream, as AWS documents each setting.
+
+    AWS Lambda Developer Guide, "Using AWS Lambda with Amazon DynamoDB"
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), "Polling and stream starting
+    positions": TRIM_HORIZON starts from the oldest record the stream holds, LATEST from records
+    added after the mapping starts; "Polling and batching streams": with more concurrent batches
+    per shard (ParallelizationFactor, up to 10), Lambda still processes the records of one item
+    (partition and sort key) in order.
+    "Lambda parameters for Amazon DynamoDB event source mappings"
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html): MaximumRetryAttempts
+    and MaximumRecordAgeInSeconds default to -1 (retried until the record expires, 24 hours for
+    DynamoDB Streams), MaximumRecordAgeInSeconds is -1 or 60 to 604800, MaximumRetryAttempts 0 to
+    10000, BatchSize up to 10000, ParallelizationFactor 1 to 10.
+    "Configuring partial batch response with DynamoDB and Lambda"
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html): a
+    batchItemFailures response is read only with ReportBatchItemFailures in
+    FunctionResponseTypes; with BisectBatchOnFunctionError too, the batch is split at the
+    returned sequence number and only the rest retried, and a failed invocation is split in two.
+    "Retaining discarded records for a DynamoDB event source in Lambda"
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html): records given
+    up on are discarded, their metadata sent to the on-failure destination, with the function's
+    execution role; splitting a batch does not count against the retries.
+    """
+    mapping = terraform.resources("aws_lambda_event_source_mapping")["order_stream"]
+    assert mapping["function_name"] == '${aws_lambda_function.this["order-stream"].arn}'
+    assert functions()["order-stream"]["trigger"] == "dynamodb-stream"
+    assert mapping["event_source_arn"] == '${aws_dynamodb_table.this["orders"].stream_arn}'
+    assert mapping["enabled"] is True
+    assert mapping["starting_position"] == "TRIM_HORIZON"
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["bisect_batch_on_function_error"] is True
+    assert mapping["batch_size"] == "${var.order_stream_batch_size}"
+    assert mapping["maximum_batching_window_in_seconds"] == "${var.order_stream_batching_window_seconds}"
+    assert mapping["parallelization_factor"] == "${var.order_stream_parallelization_factor}"
+    assert mapping["maximum_retry_attempts"] == "${var.order_stream_max_retry_attempts}"
+    assert mapping["maximum_record_age_in_seconds"] == "${var.order_stream_max_record_age_seconds}"
+
+    variables = terraform.variables()
+
+    def bounds(name):
+        """The (low, high) a variable's validation allows, read from its `var.x >= a && var.x <= b`."""
+        [validation] = variables[name]["validation"]
+        m = re.fullmatch(rf"\$\{{var\.{name} >= (-?\d+) && var\.{name} <= (\d+)\}}", validation["condition"])
+        assert m, f"{name}: {validation['condition']}"
+        return int(m.group(1)), int(m.group(2))
+
+    # Bounded: neither may be -1, which would retry a failing record until the stream drops it,
+    # and so lose it without telling the failures queue.
+    assert bounds("order_stream_max_retry_attempts") == (0, 10000)
+    assert bounds("order_stream_max_record_age_seconds") == (60, 86400)
+    assert 60 <= variables["order_stream_max_record_age_seconds"]["default"] < 86400
+    assert bounds("order_stream_batch_size") == (1, 10000)
+    assert bounds("order_stream_batching_window_seconds") == (0, 300)
+    assert bounds("order_stream_parallelization_factor") == (1, 10)
+
+    # What it gives up on goes to a queue of its own, which its role may send to.
+    destination = mapping["destination_config"][0]["on_failure"][0]["destination_arn"]
+    assert destination == "${aws_sqs_queue.order_stream_failures.arn}"
+    statements = terraform.policy_statements("order_stream_source")
+    assert statements["OnFailureDestination"]["actions"] == ["sqs:SendMessage"]
+    assert statements["OnFailureDestination"]["resources"] == [destination]
+    policy = terraform.resources("aws_iam_role_policy")["order_stream_source"]
+    assert policy["role"] == '${aws_iam_role.function["order-stream"].id}'
+    # CreateEventSourceMapping checks the role's stream permissions: the policy comes first; and
+    # with TRIM_HORIZON the first batch may hold changes already made, to publish at once.
+    assert {
+        "aws_iam_role_policy.order_stream_source",
+        "aws_lambda_invocation.kafka_topics",
+        "aws_vpc_security_group_egress_rule.functions_to_kafka",
+        "aws_vpc_security_group_ingress_rule.kafka_from_functions",
+    } <= terraform.depends_on(mapping)
+    # Encrypted like the other queues.
+    queue = terraform.resources("aws_sqs_queue")["order_stream_failures"]
+    assert queue["sqs_managed_sse_enabled"] is True
+    assert queue["message_retention_seconds"] == 1209600
 
 
 def operations():

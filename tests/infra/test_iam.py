@@ -1,6 +1,7 @@
 """Each function is granted exactly the AWS calls its code makes, on its own resources."""
 
 import re
+import tomllib
 
 import pytest
 
@@ -45,12 +46,9 @@ def test_grants_are_exactly_the_calls_the_code_makes(crate):
 def topic_variable(adapter, crate):
     """The environment variable naming the topic `adapter` (KafkaPublisher or KafkaDeadLetters)
     publishes to in `crate`: the config field passed to its constructor (`new` or `connect`, the
-    topic last), and the variable that field is read from. Producers are built from the
-    `ProducerSettings` the function reads, in `shared/adapters/src/kafka.rs`; the API functions
-    read theirs through `orderflow_adapters::api`."""
+    topic last), and the variable that field is read from. Producers are built in the function's
+    own code, or from the `ProducerSettings` it reads, in `shared/adapters/src/kafka.rs`."""
     sources = [*(rust.ROOT / "functions" / crate / "src").rglob("*.rs"), rust.ROOT / "shared/adapters/src/kafka.rs"]
-    if any("orderflow_adapters::api" in rust.load(path).code for path in sources):
-        sources.append(rust.ROOT / "shared/adapters/src/api.rs")
     fields = set()
     for path in sources:
         for m in re.finditer(adapter + r"::(?:new|connect)\(", rust.load(path).masked):
@@ -96,3 +94,46 @@ def test_schedules_are_scoped_to_the_payment_timeout_group():
     values = terraform.local("environment_values")
     assert values["SCHEDULE_GROUP_NAME"] == "${aws_scheduler_schedule_group.timeouts.name}"
     assert values["SCHEDULER_ROLE_ARN"] == "${aws_iam_role.scheduler.arn}"
+
+
+STREAM_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+
+
+def test_the_stream_is_read_with_the_mappings_permissions_not_the_codes():
+    # AWS Lambda Developer Guide, "Using AWS Lambda with Amazon DynamoDB", "Execution role
+    # permissions" (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html): Lambda reads the
+    # stream for the event source mapping with the function's execution role, which needs
+    # dynamodb:DescribeStream, GetRecords, GetShardIterator and ListStreams; the function gets the
+    # records in its event and calls no DynamoDB API for them. So they are granted by a policy of
+    # the mapping's (order_stream_source), not in function_access, which is what the code calls.
+    for crate, access in terraform.local("function_access").items():
+        granted_actions = {a for actions in access["dynamodb"].values() for a in actions}
+        granted_actions |= {a for actions in access["dynamodb_indexes"].values() for a in actions}
+        assert not granted_actions & STREAM_ACTIONS, crate
+    assert terraform.local("function_access")["order-stream"]["dynamodb"] == {}
+
+    statements = terraform.policy_statements("order_stream_source")
+    assert set(statements) == {"ReadOrdersStream", "ListStreams", "OnFailureDestination"}
+    assert set(statements["ReadOrdersStream"]["actions"]) | set(statements["ListStreams"]["actions"]) == STREAM_ACTIONS
+    mapping = terraform.resources("aws_lambda_event_source_mapping")["order_stream"]
+    assert statements["ReadOrdersStream"]["resources"] == [mapping["event_source_arn"]]
+    policy = terraform.resources("aws_iam_role_policy")["order_stream_source"]
+    assert mapping["function_name"] == '${aws_lambda_function.this["order-stream"].arn}'
+    assert policy["role"] == '${aws_iam_role.function["order-stream"].id}'
+    # No other policy grants reading a stream.
+    for name in terraform.data_sources("aws_iam_policy_document"):
+        if name == "order_stream_source":
+            continue
+        text = str(terraform.data_sources("aws_iam_policy_document")[name])
+        assert not any(action in text for action in STREAM_ACTIONS), name
+
+
+def test_no_function_reads_a_stream_itself():
+    # What the grants test relies on for order-stream: its code makes no DynamoDB call at all.
+    # Only the local stack's emulator of the mapping reads a stream through the API.
+    for crate, directory in rust.function_crates().items():
+        manifest = tomllib.loads((directory / "Cargo.toml").read_text())
+        assert "aws-sdk-dynamodbstreams" not in manifest.get("dependencies", {}), crate
+    for f in aws_calls.adapter_functions():
+        for call in aws_calls.DYNAMODB_STREAMS_CALLS:
+            assert f".{call}(" not in f.body, f"{f.source.path}: {f.name} reads a stream ({call})"

@@ -9,6 +9,7 @@ import warnings
 import pytest
 
 import iam_policies
+import terraform
 
 with warnings.catch_warnings():
     # parliament imports pkg_resources, which warns that it is deprecated.
@@ -32,6 +33,11 @@ EXCEPTIONS = {
         "as AWSLambdaVPCAccessExecutionRole).",
     ("kafka_topics", "RESOURCE_STAR"):
         "Same network interface actions, for the topic creator in the VPC.",
+    ("order_stream_source", "RESOURCE_MISMATCH"):
+        "The stream's ARN has the form the Service Authorization Reference gives "
+        "(arn:…:table/<table>/stream/<label>), but its label is a timestamp with colons "
+        "(2015-05-11T21:21:33.291, Amazon DynamoDB Developer Guide, \"Change data capture for "
+        "DynamoDB Streams\"), and parliament splits an ARN at every colon.",
 }
 
 
@@ -52,9 +58,11 @@ def reported():
 def test_every_policy_document_is_rendered(reported):
     names = {name for name, _ in reported}
     assert names == {"lambda_trust", "function_runtime", "function_code", "order_events_consumer",
-                     "kafka_topics", "scheduler_trust", "scheduler", "alarms_key"}
+                     "order_stream_source", "kafka_topics", "scheduler_trust", "scheduler", "alarms_key"}
     # One per function for the documents with for_each.
-    assert len([key for name, key in reported if name == "function_code"]) == 4
+    functions = set(terraform.local("functions"))
+    assert {key for name, key in reported if name == "function_code"} == functions
+    assert {key for name, key in reported if name == "function_runtime"} == functions
 
 
 def test_parliament_reports_nothing_but_the_reasoned_exceptions(reported):
@@ -77,3 +85,18 @@ def test_get_bootstrap_brokers_is_granted_on_every_resource():
     [statement] = [s for s in iam_policies.documents()[("order_events_consumer", None)]["Statement"]
                    if "kafka:GetBootstrapBrokers" in s["Action"]]
     assert statement["Resource"] == ["*"] and statement["Action"] == ["kafka:GetBootstrapBrokers"]
+
+
+def test_list_streams_is_granted_on_every_resource_and_nothing_else_is():
+    # Service Authorization Reference, "Actions, resources, and condition keys for Amazon
+    # DynamoDB": dynamodb:ListStreams has no resource type, so only Resource "*" grants it, while
+    # DescribeStream, GetRecords and GetShardIterator take the stream
+    # (arn:…:table/<table>/stream/<label>). AWS Lambda Developer Guide, "Using AWS Lambda with
+    # Amazon DynamoDB", "Execution role permissions"
+    # (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html): the mapping needs all four.
+    statements = iam_policies.documents()[("order_stream_source", None)]["Statement"]
+    [list_streams] = [s for s in statements if "dynamodb:ListStreams" in s["Action"]]
+    assert list_streams["Action"] == ["dynamodb:ListStreams"] and list_streams["Resource"] == ["*"]
+    [read] = [s for s in statements if "dynamodb:GetRecords" in s["Action"]]
+    assert sorted(read["Action"]) == ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    assert [arn.split(":table/")[1] for arn in read["Resource"]] == ["orderflow-dev-orders/stream/2025-01-01T00:00:00.000"]

@@ -71,20 +71,22 @@ def test_the_combinations_are_the_locals_network_tf_derives():
 def test_functions_and_pollers_reach_what_they_call(combination):
     flags = COMBINATIONS[combination]
     found = rules(flags)
-    # The functions produce to the brokers; the pollers consume from them (MSK: port 9098 is
-    # SASL/IAM over TLS, "Port information", Amazon MSK Developer Guide).
+    # The functions in the VPC produce to the brokers; the pollers consume from them (MSK: port
+    # 9098 is SASL/IAM over TLS, "Port information", Amazon MSK Developer Guide).
     assert reaches(found, "functions", "kafka", 9098)
     assert reaches(found, "kafka", "kafka", 9098)
     endpoints = terraform.resources("aws_vpc_endpoint")
     if flags["create_vpc_endpoints"]:
         # AWS Lambda Developer Guide, "Configuring network for Amazon MSK event sources": without
         # a NAT, the pollers need interface endpoints for Lambda and STS (and SQS for the
-        # on-failure destination); create-order calls the Scheduler; DynamoDB is reached through
-        # its gateway endpoint, whose addresses are the service's prefix list.
+        # on-failure destination); order-events reaches DynamoDB through its gateway endpoint,
+        # whose addresses are the service's prefix list. The functions in the VPC call no other
+        # AWS API: the Scheduler's callers, the API functions, run outside it (test_functions.py).
         assert kept(endpoints["interface"], flags) and kept(endpoints["dynamodb"], flags)
-        assert terraform.local("interface_endpoints") == '${toset(["scheduler", "lambda", "sts", "sqs"])}'
-        assert reaches(found, "functions", "endpoints", 443)
+        assert terraform.local("interface_endpoints") == '${toset(["lambda", "sts", "sqs"])}'
         assert reaches(found, "kafka", "endpoints", 443)
+        assert not any(group == "functions" and peer == "endpoints" for _, group, _, peer in found)
+        assert not any(group == "endpoints" and peer == "functions" for _, group, _, peer in found)
         assert ("egress", "functions", 443, "prefix-list") in found
         assert not any(peer == "0.0.0.0/0" for *_, peer in found), "no way out but the endpoints"
     else:

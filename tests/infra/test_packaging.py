@@ -1,5 +1,6 @@
-"""The zips `make package` builds run on Lambda's provided.al2023, and their Kafka client can
-reach MSK: TLS and SASL OAUTHBEARER (MSK IAM) compiled in."""
+"""The zips `make package` builds run on Lambda's provided.al2023; the Kafka clients' zips can
+reach MSK (TLS and SASL OAUTHBEARER, MSK IAM, compiled in), and the others carry no Kafka client
+at all."""
 
 import os
 import re
@@ -9,8 +10,12 @@ import zipfile
 import pytest
 
 import rust
+import terraform
 
 CRATES = sorted(rust.function_crates())
+# The functions infra/ gives the brokers' address (and places in the VPC to reach them).
+KAFKA_CLIENTS = sorted(terraform.vpc_functions())
+WITHOUT_KAFKA = sorted(set(CRATES) - set(KAFKA_CLIENTS))
 PACKAGES = rust.ROOT / "target" / "lambda"
 ARCH = os.environ.get("LAMBDA_ARCH", "arm64")
 MACHINE = {"arm64": "AArch64", "x86_64": "Advanced Micro Devices X86-64"}[ARCH]
@@ -24,19 +29,37 @@ AL2023_LIBRARIES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "
 # version text, in a binary that links OpenSSL statically: MSK IAM is OAUTHBEARER over TLS.
 OAUTHBEARER = b"SASL/OAUTHBEARER extension keys must not be empty"
 OPENSSL = re.compile(rb"OpenSSL 3\.\d+\.\d+ ")
+# What a binary with librdkafka in it holds whatever it was built with: its name, and its
+# functions' names (rd_kafka_*) in its own log and assertion messages. A stripped binary keeps
+# both, as strings.
+LIBRDKAFKA = (b"librdkafka", b"rd_kafka_")
 
 
-@pytest.fixture(scope="module", params=CRATES)
-def bootstrap(request, tmp_path_factory):
-    archive = PACKAGES / request.param / "bootstrap.zip"
+def unpack(crate, tmp_path_factory):
+    archive = PACKAGES / crate / "bootstrap.zip"
     assert archive.is_file(), f"{archive} is missing: run `make package`"
     with zipfile.ZipFile(archive) as zipped:
         assert zipped.namelist() == ["bootstrap"]
         info = zipped.getinfo("bootstrap")
         assert (info.external_attr >> 16) & 0o111, "bootstrap must be executable"
-        path = tmp_path_factory.mktemp(request.param) / "bootstrap"
+        path = tmp_path_factory.mktemp(crate) / "bootstrap"
         path.write_bytes(zipped.read("bootstrap"))
     return path
+
+
+@pytest.fixture(scope="module", params=CRATES)
+def bootstrap(request, tmp_path_factory):
+    return unpack(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=KAFKA_CLIENTS)
+def kafka_client(request, tmp_path_factory):
+    return unpack(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=WITHOUT_KAFKA)
+def without_kafka(request, tmp_path_factory):
+    return unpack(request.param, tmp_path_factory)
 
 
 def readelf(*args):
@@ -58,10 +81,19 @@ def test_bootstrap_needs_at_most_glibc_2_34(bootstrap):
     assert needed <= AL2023_LIBRARIES, f"links {sorted(needed - AL2023_LIBRARIES)} dynamically"
 
 
-def test_kafka_client_has_tls_and_sasl_oauthbearer(bootstrap):
-    data = bootstrap.read_bytes()
+def test_kafka_client_has_tls_and_sasl_oauthbearer(kafka_client):
+    data = kafka_client.read_bytes()
+    assert all(marker in data for marker in LIBRDKAFKA), "librdkafka is not linked in"
     assert OAUTHBEARER in data, "librdkafka was built without SASL/OAUTHBEARER"
     assert OPENSSL.search(data), "OpenSSL is not linked in: librdkafka was built without TLS"
+
+
+def test_the_other_functions_carry_no_kafka_client(without_kafka):
+    # scripts/infra.sh builds them apart from the Kafka clients: built together, Cargo would
+    # unify the adapters' features and compile them with the adapters' Kafka code.
+    data = without_kafka.read_bytes()
+    found = [marker.decode() for marker in LIBRDKAFKA if marker in data]
+    assert not found, f"librdkafka is linked in ({', '.join(found)} found)"
 
 
 def test_the_topic_creator_is_packaged_with_its_dependencies():

@@ -46,7 +46,8 @@ def test_the_schedulers_dead_letters_and_lambdas_failures_have_a_queue_each():
     destination = invoke_config["destination_config"][0]["on_failure"][0]["destination"]
     assert destination == "${aws_sqs_queue.order_timeout_failures.arn}"
     runtime = terraform.data_sources("aws_iam_policy_document")["function_runtime"]
-    [on_failure] = [d["statement"] for d in runtime["dynamic"] if "statement" in d]
+    [on_failure] = [d["statement"] for d in runtime["dynamic"]
+                    if d["statement"]["content"][0].get("sid") == "OnFailureDestination"]
     assert on_failure["for_each"] == '${each.value.trigger == "scheduler" ? [aws_sqs_queue.order_timeout_failures.arn] : []}'
     queues = {q["queue"] for q in terraform.local("dead_letter_queues").values()}
     assert {"${aws_sqs_queue.payment_timeouts_dlq.name}", "${aws_sqs_queue.order_timeout_failures.name}"} <= queues
