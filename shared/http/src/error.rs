@@ -359,8 +359,8 @@ mod tests {
             ),
             (
                 Error::Rejected {
-                    dependency: Dependency::Kafka,
-                    action: "publish an event",
+                    dependency: Dependency::Scheduler,
+                    action: "create a schedule",
                     source: secret.into(),
                 },
                 500,
@@ -380,7 +380,7 @@ mod tests {
             let text = crate::response::body_text(&response);
             assert!(!text.contains("123456789012"), "{text}");
             assert!(
-                !text.contains("DynamoDB") && !text.contains("Kafka"),
+                !text.contains("DynamoDB") && !text.contains("Scheduler"),
                 "{text}"
             );
             assert_eq!(body(&response).code, expected);
