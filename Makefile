@@ -76,6 +76,7 @@ prepare-in-background:
 	@(bash scripts/tools.sh install && bash scripts/infra.sh prepare) >.local/logs/prepare.log 2>&1 &
 
 lint: ## Check formatting and run clippy with warnings as errors
+	@bash scripts/disk.sh 7
 	@bash scripts/step.sh "formatting and clippy (first build: ~8 min on 2 cores)" bash -c \
 		'cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
 
