@@ -19,6 +19,7 @@
 #[cfg(feature = "aws")]
 pub mod api;
 pub mod broker;
+pub mod calls;
 pub mod figures;
 pub mod local;
 pub mod proxy;

@@ -1,0 +1,1 @@
+//! Remote calls counted on the wire.
