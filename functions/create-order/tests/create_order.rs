@@ -412,6 +412,8 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
     assert_eq!(stack.stock(&mug).await, 0);
 
     // A key whose request failed and whose lease could not be released waits for the lease.
+    // (On a product in stock: an order known to be short is refused before anything is scheduled.)
+    let lamp = stack.product("lamp", 3900, 5).await;
     let stuck = context(
         stack.store(),
         Faulty::new(stack.idempotency_store(), Dependency::DynamoDb),
@@ -422,7 +424,7 @@ async fn every_documented_answer_of_post_orders_is_given_as_documented() {
         .scheduler
         .fail_next("schedule", When::Before);
     stuck.idempotency.store.fail_next("release", When::Before);
-    let request = order_request("erin", &[(&mug, 1)]).idempotency_key("stuck");
+    let request = order_request("erin", &[(&lamp, 1)]).idempotency_key("stuck");
     let failed = coverage.record(op, common::send(&stuck, &request).await);
     assert_eq!(code_of(&failed), (503, code::SERVICE_UNAVAILABLE.into()));
     assert!(failed.headers().contains_key("retry-after"));

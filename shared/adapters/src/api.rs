@@ -89,6 +89,7 @@ pub async fn connect(settings: ApiSettings) -> ApiContext<AwsApi> {
             scheduler: EventBridgeScheduler::new(scheduler, settings.scheduler),
             clock: SystemClock,
             payment_timeout: settings.payment_timeout,
+            catalogue: Default::default(),
         },
         idempotency: Idempotency {
             store: DynamoIdempotencyStore::new(dynamodb, &settings.tables),

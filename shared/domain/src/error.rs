@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use orderflow_types::{OrderStatus, ProductId};
+use orderflow_types::{OrderStatus, Product, ProductId};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -71,6 +71,11 @@ pub enum Error {
 
     #[error("unknown products: {}", list(.0.iter()))]
     UnknownProducts(Vec<ProductId>),
+
+    /// An order was priced at prices that are no longer the products' own: here they are as they
+    /// are now. Nothing was reserved; the order can be priced again and placed.
+    #[error("prices changed for {}", list(.0.iter().map(|p| &p.product_id)))]
+    PriceChanged(Vec<Product>),
 
     /// A dependency failed in a way that a retry may fix (timeouts, throttling, 5xx, broker down).
     #[error("{dependency} unavailable while trying to {action}")]

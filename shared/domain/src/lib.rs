@@ -16,6 +16,7 @@
 //! With the `testing` feature, [`testing`] adds in-memory fakes, the contract tests that fakes and
 //! adapters both pass, fault injection and hostile-input strategies.
 
+pub mod catalogue;
 pub mod consumer;
 pub mod error;
 pub mod expiry;

@@ -115,11 +115,22 @@ pub trait ProductStore: Send + Sync {
 /// Orders, and the stock they hold.
 pub trait OrderStore: Send + Sync {
     /// Stores a new PENDING order and takes every line's quantity from its product's stock, all or
-    /// nothing. Fails with [`Error::OutOfStock`] (every short line, with what was available),
-    /// [`Error::UnknownProducts`], or [`Error::AlreadyExists`] if the order id is taken.
+    /// nothing, provided every line's unit price is still its product's price. Fails with
+    /// [`Error::UnknownProducts`], [`Error::OutOfStock`] (every short line, with what was
+    /// available), [`Error::PriceChanged`] (every product whose price is not the line's, as it is
+    /// now), in that order of precedence, or [`Error::AlreadyExists`] if the order id is taken.
     fn place_order(&self, order: &Order) -> impl Future<Output = Result<()>> + Send;
 
     fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>>> + Send;
+
+    /// The order `id`, if it exists, and those of `products` that exist (in no particular order),
+    /// read together in one strongly consistent call: what placing needs to know before it
+    /// schedules anything. A stock seen short here was short when it was read.
+    fn order_and_products(
+        &self,
+        id: &OrderId,
+        products: &[ProductId],
+    ) -> impl Future<Output = Result<(Option<Order>, Vec<Product>)>> + Send;
 
     /// A user's orders, newest first.
     fn list_orders(

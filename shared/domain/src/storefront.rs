@@ -17,6 +17,14 @@
 //!    for an order that never existed is dead-lettered by the consumer). An order placed before
 //!    under the same id is resumed.
 //!
+//! Before both, the order is priced. A warm function prices it from its [`Catalogue`] and reads
+//! nothing: the transaction's conditions check each line's price as they check its stock, and a
+//! price that changed fails the transaction, which is repriced and tried again. So a
+//! steady-state order costs one CreateSchedule and one TransactWriteItems. Products the function
+//! does not know, or whose stock it last saw short of the order, are read first in one strongly
+//! consistent call: an order that read shows short is refused there, with what was available,
+//! before anything is scheduled.
+//!
 //! A timeout is announced at the payment deadline whether or not the order exists yet, and the
 //! consumer cannot cancel an order that does not exist. So an order that placing leaves PENDING
 //! at or after its deadline (a retry in the last seconds before it, whose transaction lands
@@ -31,7 +39,8 @@ use orderflow_types::{
 };
 use tracing::{debug, info, instrument, warn};
 
-use crate::error::{Error, Resource, Result, cause_chain};
+use crate::catalogue::Catalogue;
+use crate::error::{Dependency, Error, Resource, Result, Shortage, cause_chain};
 use crate::metrics::{self, Metric};
 use crate::ports::{
     ApiPorts, Clock, NotificationStore, OrderStore, Page, PageRequest, ProductStore,
@@ -46,7 +55,13 @@ pub struct Storefront<P: ApiPorts> {
     pub clock: P::Clock,
     /// How long a new order holds its stock; unpaid after that, it is cancelled.
     pub payment_timeout: TimeDelta,
+    /// The prices and stock this warm function last saw; see the module documentation.
+    pub catalogue: Catalogue,
 }
+
+/// How many times an order is priced again because prices changed under it before placing
+/// gives up (with [`Error::Unavailable`]: a retry may well succeed).
+const PRICING_ATTEMPTS: usize = 3;
 
 /// An order as its owner asked for it: validated, with lines of the same product merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,23 +102,24 @@ impl<P: ApiPorts> Storefront<P> {
             };
             return self.finish_placed(placed).await;
         }
-        let lines = self.priced_lines(&new.items).await?;
-        let order = Order::new_pending(
-            new.order_id.clone(),
-            new.user_id.clone(),
-            lines,
-            new.accepted_at,
-            due_at,
-        );
-        self.scheduler
-            .schedule(&PaymentTimeout {
-                order_id: order.order_id.clone(),
-                user_id: order.user_id.clone(),
-                payment_due_at: due_at,
-            })
-            .await?;
-        let order = match self.store.place_order(&order).await {
-            Ok(()) => {
+        let lines = match self.catalogue.lines(&new.items) {
+            Some(lines) => lines,
+            None => match self.read_lines(new).await? {
+                Priced::Lines(lines) => lines,
+                Priced::Placed(order) => {
+                    debug!("the order was placed by an earlier attempt; resuming it");
+                    return self.finish_placed(order).await;
+                }
+            },
+        };
+        let timeout = PaymentTimeout {
+            order_id: new.order_id.clone(),
+            user_id: new.user_id.clone(),
+            payment_due_at: due_at,
+        };
+        self.scheduler.schedule(&timeout).await?;
+        let order = match self.reserve(new, lines, due_at).await {
+            Ok(order) => {
                 info!(
                     total_cents = order.total_cents,
                     "stock reserved; order is PENDING"
@@ -123,10 +139,15 @@ impl<P: ApiPorts> Storefront<P> {
                 placed
             }
             Err(err @ (Error::OutOfStock(_) | Error::UnknownProducts(_))) => {
-                if matches!(err, Error::OutOfStock(_)) {
-                    metrics::count(Metric::OrdersSoldOut);
+                match &err {
+                    Error::OutOfStock(shortages) => {
+                        self.catalogue.short(shortages);
+                        metrics::count(Metric::OrdersSoldOut);
+                    }
+                    Error::UnknownProducts(ids) => self.catalogue.forget(ids),
+                    _ => {}
                 }
-                self.remove_timeout(&order.order_id).await;
+                self.remove_timeout(&new.order_id).await;
                 return Err(err);
             }
             // The order may or may not be stored; either way its timeout stays, so its stock
@@ -253,49 +274,103 @@ impl<P: ApiPorts> Storefront<P> {
         }
     }
 
-    /// Each line with its product's current price; every unknown product is named.
-    async fn priced_lines(&self, items: &[(ProductId, Quantity)]) -> Result<Vec<OrderLine>> {
-        let mut lines = Vec::with_capacity(items.len());
+    /// Stores `new` at the prices of `lines` and reserves its stock; when a price changed, prices
+    /// the order again at the product's current price and tries again.
+    async fn reserve(
+        &self,
+        new: &NewOrder,
+        mut lines: Vec<OrderLine>,
+        due_at: Timestamp,
+    ) -> Result<Order> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let order = Order::new_pending(
+                new.order_id.clone(),
+                new.user_id.clone(),
+                lines,
+                new.accepted_at,
+                due_at,
+            );
+            match self.store.place_order(&order).await {
+                Ok(()) => {
+                    self.catalogue.reserved(&order.lines);
+                    return Ok(order);
+                }
+                Err(Error::PriceChanged(current)) => {
+                    self.catalogue.learn(&current);
+                    debug!(
+                        attempt,
+                        "prices changed since they were last seen; pricing again"
+                    );
+                    if attempt == PRICING_ATTEMPTS {
+                        self.remove_timeout(&new.order_id).await;
+                        return Err(Error::Unavailable {
+                            dependency: Dependency::DynamoDb,
+                            action: "place an order at its products' current prices",
+                            source: Error::PriceChanged(current).into(),
+                        });
+                    }
+                    lines = order.lines;
+                    for line in &mut lines {
+                        if let Some(product) =
+                            current.iter().find(|p| p.product_id == line.product_id)
+                        {
+                            line.unit_price_cents = product.price_cents;
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Reads the order's products and the order itself, in one strongly consistent call, and
+    /// prices its lines. Refuses an order with unknown products or short of stock as that read
+    /// shows it, unless an earlier attempt placed it already (its own reservation may be what
+    /// makes the stock short now): then that order is the answer.
+    async fn read_lines(&self, new: &NewOrder) -> Result<Priced> {
+        let ids: Vec<ProductId> = new.items.iter().map(|(id, _)| id.clone()).collect();
+        let (placed, products) = self.store.order_and_products(&new.order_id, &ids).await?;
+        self.catalogue.learn(&products);
+        if let Some(order) = placed {
+            return Ok(Priced::Placed(same_order(new, order)?));
+        }
+        let mut lines = Vec::with_capacity(new.items.len());
         let mut unknown = Vec::new();
-        // One read per line, in turn: an order has at most 50 lines, most have a few.
-        for (product_id, quantity) in items {
-            match self.store.get_product(product_id).await? {
+        let mut short = Vec::new();
+        for (product_id, quantity) in &new.items {
+            match products.iter().find(|p| &p.product_id == product_id) {
+                None => unknown.push(product_id.clone()),
+                Some(product) if product.stock < u64::from(quantity.get()) => {
+                    short.push(Shortage {
+                        product_id: product_id.clone(),
+                        requested: quantity.get(),
+                        available: product.stock,
+                    });
+                }
                 Some(product) => lines.push(OrderLine {
                     product_id: product_id.clone(),
                     quantity: *quantity,
                     unit_price_cents: product.price_cents,
                 }),
-                None => unknown.push(product_id.clone()),
             }
         }
-        if unknown.is_empty() {
-            Ok(lines)
-        } else {
-            Err(Error::UnknownProducts(unknown))
+        if !unknown.is_empty() {
+            return Err(Error::UnknownProducts(unknown));
         }
+        if !short.is_empty() {
+            metrics::count(Metric::OrdersSoldOut);
+            return Err(Error::OutOfStock(short));
+        }
+        Ok(Priced::Lines(lines))
     }
 
-    /// The order an earlier attempt of `new` placed, if any. An order under the same id that is
-    /// not this one is a conflict no retry resolves.
+    /// The order an earlier attempt of `new` placed, if any.
     async fn placed_before(&self, new: &NewOrder) -> Result<Option<Order>> {
-        let Some(order) = self.store.get_order(&new.order_id).await? else {
-            return Ok(None);
-        };
-        let same_items = order.lines.len() == new.items.len()
-            && order
-                .lines
-                .iter()
-                .zip(&new.items)
-                .all(|(line, (product, quantity))| {
-                    &line.product_id == product && line.quantity == *quantity
-                });
-        if order.user_id == new.user_id && same_items {
-            Ok(Some(order))
-        } else {
-            Err(Error::AlreadyExists {
-                resource: Resource::Order,
-                id: new.order_id.to_string(),
-            })
+        match self.store.get_order(&new.order_id).await? {
+            Some(order) => same_order(new, order).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -306,6 +381,35 @@ impl<P: ApiPorts> Storefront<P> {
         if let Err(err) = self.scheduler.cancel(id).await {
             warn!(error = %cause_chain(&err), "the timeout of an order that was not placed stays; it will be dead-lettered when it fires");
         }
+    }
+}
+
+/// What pricing an order found.
+enum Priced {
+    /// The order's lines at its products' current prices.
+    Lines(Vec<OrderLine>),
+    /// The order exists already: an earlier attempt placed it.
+    Placed(Order),
+}
+
+/// `order`, stored under `new`'s id, if it is `new` as an earlier attempt placed it. An order
+/// under the same id that is not this one is a conflict no retry resolves.
+fn same_order(new: &NewOrder, order: Order) -> Result<Order> {
+    let same_items = order.lines.len() == new.items.len()
+        && order
+            .lines
+            .iter()
+            .zip(&new.items)
+            .all(|(line, (product, quantity))| {
+                &line.product_id == product && line.quantity == *quantity
+            });
+    if order.user_id == new.user_id && same_items {
+        Ok(order)
+    } else {
+        Err(Error::AlreadyExists {
+            resource: Resource::Order,
+            id: new.order_id.to_string(),
+        })
     }
 }
 
@@ -387,6 +491,7 @@ mod tests {
 
     use super::*;
     use crate::ports::ApiWith;
+    use crate::testing::faults::Faulty;
     use crate::testing::{
         FakeApi, FixedClock, InMemoryIdempotencyStore, InMemoryScheduler, InMemoryStore,
         SequentialIds,
@@ -416,6 +521,7 @@ mod tests {
             scheduler: InMemoryScheduler::default(),
             clock: FixedClock::at(start()),
             payment_timeout: TimeDelta::minutes(30),
+            catalogue: Default::default(),
         }
     }
 
@@ -511,6 +617,288 @@ mod tests {
         let user = UserId::parse("u-1").unwrap();
         let placed = orders.list(&user, &PageRequest::first(10)).await.unwrap();
         assert!(placed.items.is_empty(), "no order is stored");
+    }
+
+    /// A storefront whose store and scheduler log every call: what placing costs in calls.
+    type Counted = Storefront<
+        ApiWith<
+            Faulty<InMemoryStore>,
+            InMemoryIdempotencyStore,
+            Faulty<InMemoryScheduler>,
+            FixedClock,
+            SequentialIds,
+        >,
+    >;
+
+    async fn counted_with(products: &[(&str, u64, u64)]) -> Counted {
+        let plain = orders_with(products).await;
+        Storefront {
+            store: Faulty::new(plain.store, Dependency::DynamoDb),
+            scheduler: Faulty::new(plain.scheduler, Dependency::Scheduler),
+            clock: plain.clock,
+            payment_timeout: plain.payment_timeout,
+            catalogue: Catalogue::default(),
+        }
+    }
+
+    /// The store's and the scheduler's calls since the last look, forgotten after.
+    fn calls(orders: &Counted) -> (Vec<&'static str>, Vec<&'static str>) {
+        let calls = (orders.store.calls(), orders.scheduler.calls());
+        orders.store.forget_calls();
+        orders.scheduler.forget_calls();
+        calls
+    }
+
+    async fn set_product(orders: &Counted, id: &str, price_cents: u64, stock: u64) {
+        let product = Product {
+            product_id: ProductId::parse(id).unwrap(),
+            name: id.to_uppercase(),
+            price_cents,
+            stock,
+        };
+        orders.store.inner().put_product(&product).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_warm_storefront_places_an_order_with_one_schedule_and_one_transaction() {
+        let orders = counted_with(&[("a", 100, 10), ("b", 250, 10)]).await;
+        orders
+            .place(&new_order("o-1", "u-1", &[("a", 1), ("b", 1)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            calls(&orders),
+            (vec!["order_and_products", "place_order"], vec!["schedule"]),
+            "a cold storefront reads the products once"
+        );
+        let order = orders
+            .place(&new_order("o-2", "u-1", &[("b", 2), ("a", 3)]))
+            .await
+            .unwrap();
+        assert_eq!(calls(&orders), (vec!["place_order"], vec!["schedule"]));
+        assert_eq!(order.total_cents, 800);
+    }
+
+    #[tokio::test]
+    async fn a_changed_price_is_charged_without_reading_the_product() {
+        let orders = counted_with(&[("a", 100, 10)]).await;
+        orders
+            .place(&new_order("o-1", "u-1", &[("a", 1)]))
+            .await
+            .unwrap();
+        calls(&orders);
+        set_product(&orders, "a", 120, 9).await;
+        let order = orders
+            .place(&new_order("o-2", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            order.total_cents, 240,
+            "the price charged is the current one"
+        );
+        assert_eq!(
+            calls(&orders),
+            (vec!["place_order", "place_order"], vec!["schedule"])
+        );
+        assert_eq!(stock_counted(&orders, "a").await, 7);
+    }
+
+    async fn stock_counted(orders: &Counted, id: &str) -> u64 {
+        orders
+            .store
+            .inner()
+            .get_product(&ProductId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .stock
+    }
+
+    #[tokio::test]
+    async fn an_order_known_to_be_short_is_refused_after_one_read_and_nothing_scheduled() {
+        let orders = counted_with(&[("a", 100, 3)]).await;
+        orders
+            .place(&new_order("o-1", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        calls(&orders);
+        for id in ["o-2", "o-3"] {
+            let err = orders
+                .place(&new_order(id, "u-1", &[("a", 2)]))
+                .await
+                .unwrap_err();
+            let Error::OutOfStock(short) = err else {
+                panic!("expected OutOfStock, got {err:?}");
+            };
+            assert_eq!((short[0].requested, short[0].available), (2, 1));
+            assert_eq!(calls(&orders), (vec!["order_and_products"], vec![]));
+        }
+    }
+
+    #[tokio::test]
+    async fn stock_taken_by_another_function_costs_one_scheduled_attempt_then_one_read() {
+        let orders = counted_with(&[("a", 100, 5)]).await;
+        orders
+            .place(&new_order("o-1", "u-1", &[("a", 1)]))
+            .await
+            .unwrap();
+        calls(&orders);
+        // Another warm function, with its own catalogue, sold all but one.
+        set_product(&orders, "a", 100, 1).await;
+        let refused = orders.place(&new_order("o-2", "u-1", &[("a", 2)])).await;
+        assert!(matches!(refused, Err(Error::OutOfStock(_))), "{refused:?}");
+        assert_eq!(
+            calls(&orders),
+            (vec!["place_order"], vec!["schedule", "cancel"])
+        );
+        assert!(
+            orders.scheduler.inner().pending().len() == 1,
+            "only o-1's timeout"
+        );
+        let refused = orders.place(&new_order("o-3", "u-1", &[("a", 2)])).await;
+        assert!(matches!(refused, Err(Error::OutOfStock(_))), "{refused:?}");
+        assert_eq!(calls(&orders), (vec!["order_and_products"], vec![]));
+        // Restocked: the read that the short hint asks for finds the stock and the order goes on.
+        set_product(&orders, "a", 100, 4).await;
+        orders
+            .place(&new_order("o-4", "u-1", &[("a", 2)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            calls(&orders),
+            (vec!["order_and_products", "place_order"], vec!["schedule"])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_of_an_order_that_took_the_last_stock_returns_that_order() {
+        let orders = counted_with(&[("a", 100, 2)]).await;
+        let new = new_order("o-1", "u-1", &[("a", 2)]);
+        let placed = orders.place(&new).await.unwrap();
+        // The retry reaches another function, which has never seen the product: its read shows
+        // the stock gone, taken by this very order.
+        let cold = Storefront {
+            catalogue: Catalogue::default(),
+            ..orders
+        };
+        calls(&cold);
+        assert_eq!(cold.place(&new).await.unwrap(), placed);
+        assert_eq!(calls(&cold), (vec!["order_and_products"], vec![]));
+        assert_eq!(stock_counted(&cold, "a").await, 0);
+    }
+
+    #[tokio::test]
+    async fn prices_that_keep_changing_give_up_with_a_retryable_error_and_no_timeout() {
+        let store = Repricing::default();
+        store
+            .0
+            .put_product(&Product {
+                product_id: ProductId::parse("a").unwrap(),
+                name: "A".into(),
+                price_cents: 100,
+                stock: 5,
+            })
+            .await
+            .unwrap();
+        let orders: Storefront<
+            ApiWith<
+                Repricing,
+                InMemoryIdempotencyStore,
+                InMemoryScheduler,
+                FixedClock,
+                SequentialIds,
+            >,
+        > = Storefront {
+            store,
+            scheduler: InMemoryScheduler::default(),
+            clock: FixedClock::at(start()),
+            payment_timeout: TimeDelta::minutes(30),
+            catalogue: Catalogue::default(),
+        };
+        let err = orders
+            .place(&new_order("o-1", "u-1", &[("a", 1)]))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(matches!(
+            std::error::Error::source(&err).and_then(|cause| cause.downcast_ref::<Error>()),
+            Some(Error::PriceChanged(_))
+        ));
+        assert!(orders.scheduler.pending().is_empty());
+        let product = orders
+            .product(&ProductId::parse("a").unwrap())
+            .await
+            .unwrap();
+        assert_eq!((product.stock, product.price_cents), (5, 100 + 3));
+    }
+
+    /// A store whose products' prices go up by a cent just before every order is placed.
+    #[derive(Default)]
+    struct Repricing(InMemoryStore);
+
+    impl ProductStore for Repricing {
+        async fn put_product(&self, product: &Product) -> Result<()> {
+            self.0.put_product(product).await
+        }
+        async fn get_product(&self, id: &ProductId) -> Result<Option<Product>> {
+            self.0.get_product(id).await
+        }
+        async fn list_products(&self, page: &PageRequest) -> Result<Page<Product>> {
+            self.0.list_products(page).await
+        }
+    }
+
+    impl OrderStore for Repricing {
+        async fn place_order(&self, order: &Order) -> Result<()> {
+            for line in &order.lines {
+                if let Some(mut product) = self.0.get_product(&line.product_id).await? {
+                    product.price_cents += 1;
+                    self.0.put_product(&product).await?;
+                }
+            }
+            self.0.place_order(order).await
+        }
+        async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {
+            self.0.get_order(id).await
+        }
+        async fn order_and_products(
+            &self,
+            id: &OrderId,
+            products: &[ProductId],
+        ) -> Result<(Option<Order>, Vec<Product>)> {
+            self.0.order_and_products(id, products).await
+        }
+        async fn list_orders(&self, user: &UserId, page: &PageRequest) -> Result<Page<Order>> {
+            self.0.list_orders(user, page).await
+        }
+        async fn mark_paid(&self, id: &OrderId, at: Timestamp) -> Result<Transition> {
+            self.0.mark_paid(id, at).await
+        }
+        async fn cancel_order(
+            &self,
+            order: &Order,
+            reason: CancelReason,
+            notification: &Notification,
+            at: Timestamp,
+        ) -> Result<Transition> {
+            self.0.cancel_order(order, reason, notification, at).await
+        }
+    }
+
+    impl NotificationStore for Repricing {
+        async fn put_notification(
+            &self,
+            notification: &Notification,
+        ) -> Result<crate::ports::Written> {
+            self.0.put_notification(notification).await
+        }
+        async fn list_notifications(
+            &self,
+            user: &UserId,
+            page: &PageRequest,
+        ) -> Result<Page<Notification>> {
+            self.0.list_notifications(user, page).await
+        }
     }
 
     #[tokio::test]
@@ -613,6 +1001,7 @@ mod tests {
             },
             clock,
             payment_timeout: TimeDelta::minutes(30),
+            catalogue: Default::default(),
         };
         let order = orders
             .place(&new_order("o-1", "u-1", &[("a", 2)]))

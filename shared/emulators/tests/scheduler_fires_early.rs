@@ -63,6 +63,7 @@ async fn an_order_paid_in_its_last_seconds_is_never_cancelled_by_a_scheduler_fir
         scheduler: stack.scheduler(),
         clock: SystemClock,
         payment_timeout: TimeDelta::seconds(7),
+        catalogue: Default::default(),
     };
     let user = UserId::parse("erin").expect("user");
     let order_id = OrderId::parse(local::unique_name("order")).expect("order id");

@@ -175,7 +175,9 @@ impl ApiError {
                 error.to_string(),
                 Some(json!({ "product_ids": ids })),
             ),
-            Self::Domain(Error::Unavailable { .. }) => (
+            // Placing prices an order again when prices change under it; should they keep
+            // changing, a later retry succeeds.
+            Self::Domain(Error::Unavailable { .. } | Error::PriceChanged(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::SERVICE_UNAVAILABLE,
                 UNAVAILABLE_MESSAGE.into(),
@@ -227,7 +229,8 @@ impl ApiError {
             }
         };
         match self {
-            Self::Domain(Error::Unavailable { .. }) | Self::IdempotencyKeyInUse => {
+            Self::Domain(Error::Unavailable { .. } | Error::PriceChanged(_))
+            | Self::IdempotencyKeyInUse => {
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -358,6 +361,16 @@ mod tests {
                 code::SERVICE_UNAVAILABLE,
             ),
             (
+                Error::PriceChanged(vec![orderflow_types::Product {
+                    product_id: ProductId::parse("secret-product").unwrap(),
+                    name: secret.into(),
+                    price_cents: 1,
+                    stock: 1,
+                }]),
+                503,
+                code::SERVICE_UNAVAILABLE,
+            ),
+            (
                 Error::Rejected {
                     dependency: Dependency::Scheduler,
                     action: "create a schedule",
@@ -379,6 +392,7 @@ mod tests {
             assert_eq!(response.status().as_u16(), status);
             let text = crate::response::body_text(&response);
             assert!(!text.contains("123456789012"), "{text}");
+            assert!(!text.contains("secret-product"), "{text}");
             assert!(
                 !text.contains("DynamoDB") && !text.contains("Scheduler"),
                 "{text}"

@@ -63,6 +63,7 @@ where
             scheduler,
             clock,
             payment_timeout: PAYMENT_TIMEOUT,
+            catalogue: Default::default(),
         },
         idempotency: Idempotency {
             store: idempotency,
@@ -99,6 +100,7 @@ pub fn in_memory(now: Timestamp) -> ApiContext<FakeApi> {
             scheduler: InMemoryScheduler::default(),
             clock: FixedClock::at(now),
             payment_timeout: PAYMENT_TIMEOUT,
+            catalogue: Default::default(),
         },
         idempotency: Idempotency {
             store: InMemoryIdempotencyStore::default(),
@@ -219,6 +221,7 @@ impl Placer {
                 scheduler: services.scheduler(),
                 clock: SystemClock,
                 payment_timeout: PAYMENT_TIMEOUT,
+                catalogue: Default::default(),
             },
         }
     }

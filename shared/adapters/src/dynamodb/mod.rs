@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use orderflow_types::{
     CancelReason, DailySales, Notification, Order, OrderId, OrderStatus, Product, ProductId,
@@ -32,6 +32,10 @@ use orderflow_domain::ports::{
 pub use self::idempotency::DynamoIdempotencyStore;
 
 const DYNAMODB: Dependency = Dependency::DynamoDb;
+/// How many times a BatchGetItem is sent while DynamoDB leaves keys unprocessed, and the backoff
+/// before each retry, times the attempt.
+const BATCH_GET_ATTEMPTS: u32 = 4;
+const BATCH_GET_BACKOFF: std::time::Duration = std::time::Duration::from_millis(25);
 const ORDERS_BY_USER: &str = "by_user";
 const NOTIFICATIONS_BY_TIME: &str = "by_created_at";
 
@@ -259,11 +263,18 @@ impl OrderStore for DynamoStore {
                 .table_name(&self.products)
                 .set_key(Some(key(attr::PRODUCT_ID, line.product_id.as_str())))
                 .update_expression("SET #stock = #stock - :quantity")
-                .condition_expression("attribute_exists(#id) AND #stock >= :quantity")
+                // The line's price is the product's price now: the order may have been priced
+                // from what the function remembered (orderflow_domain::catalogue).
+                .condition_expression(
+                    "attribute_exists(#id) AND #stock >= :quantity AND #price = :price",
+                )
                 .expression_attribute_names("#id", attr::PRODUCT_ID)
                 .expression_attribute_names("#stock", attr::STOCK)
+                .expression_attribute_names("#price", attr::PRICE_CENTS)
                 .expression_attribute_values(":quantity", n(line.quantity.get()))
-                // On failure DynamoDB returns the product as it was: whether it exists, and its stock.
+                .expression_attribute_values(":price", n(line.unit_price_cents))
+                // On failure DynamoDB returns the product as it was: whether it exists, its stock
+                // and its price.
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -283,23 +294,40 @@ impl OrderStore for DynamoStore {
         }
         let mut unknown = Vec::new();
         let mut short = Vec::new();
+        let mut repriced = Vec::new();
         for (line, reason) in order.lines.iter().zip(reasons.iter().skip(1)) {
             if !failed_condition(reason) {
                 continue;
             }
-            match reason.item() {
-                None => unknown.push(line.product_id.clone()),
-                Some(product) => short.push(Shortage {
+            let Some(item) = reason.item() else {
+                unknown.push(line.product_id.clone());
+                continue;
+            };
+            // The product exists, so either its stock or its price failed the condition.
+            let product = codec::product_from_item(item)?;
+            if product.stock < u64::from(line.quantity.get()) {
+                short.push(Shortage {
                     product_id: line.product_id.clone(),
                     requested: line.quantity.get(),
-                    available: Reader::new(product, "product").n(attr::STOCK)?,
-                }),
+                    available: product.stock,
+                });
+            } else {
+                repriced.push(product);
             }
         }
-        Err(if unknown.is_empty() {
-            Error::OutOfStock(short)
-        } else {
+        Err(if !unknown.is_empty() {
             Error::UnknownProducts(unknown)
+        } else if !short.is_empty() {
+            Error::OutOfStock(short)
+        } else if !repriced.is_empty() {
+            Error::PriceChanged(repriced)
+        } else {
+            // DynamoDB names the item whose condition failed; none of the lines' did, nor the
+            // order's, so the reasons do not match the request.
+            Error::invalid_data(
+                "transaction cancellation",
+                "no condition of the order's items failed",
+            )
         })
     }
 
@@ -312,6 +340,79 @@ impl OrderStore for DynamoStore {
             )
             .await?;
         item.as_ref().map(codec::order_from_item).transpose()
+    }
+
+    #[instrument(skip_all, fields(order_id = %id, products = products.len()))]
+    async fn order_and_products(
+        &self,
+        id: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(Option<Order>, Vec<Product>)> {
+        const ACTION: &str = "read an order and its products";
+        let mut product_keys: Vec<Item> = Vec::new();
+        for product in products {
+            let key = key(attr::PRODUCT_ID, product.as_str());
+            // BatchGetItem refuses a request that names a key twice.
+            if !product_keys.contains(&key) {
+                product_keys.push(key);
+            }
+        }
+        // One call reads both tables, up to its limit of 100 keys; an order has at most 50 lines.
+        let mut pending = HashMap::new();
+        for (table, keys) in [
+            (&self.orders, vec![key(attr::ORDER_ID, id.as_str())]),
+            (&self.products, product_keys),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|err| build_error(DYNAMODB, ACTION, err))?;
+            pending.insert(table.clone(), keys);
+        }
+        let mut order = None;
+        let mut found = Vec::new();
+        // DynamoDB may leave keys unprocessed when throttled: they are asked for again, a few
+        // times, as its documentation advises, with a short backoff.
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if pending.is_empty() {
+                return Ok((order, found));
+            }
+            if attempt > 0 {
+                tokio::time::sleep(BATCH_GET_BACKOFF * attempt).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(std::mem::take(&mut pending)))
+                .send()
+                .await
+                .map_err(|err| sdk_error(DYNAMODB, ACTION, err))?;
+            for (table, items) in output.responses.unwrap_or_default() {
+                for item in &items {
+                    if table == self.orders {
+                        order = Some(codec::order_from_item(item)?);
+                    } else {
+                        found.push(codec::product_from_item(item)?);
+                    }
+                }
+            }
+            pending = output.unprocessed_keys.unwrap_or_default();
+        }
+        if pending.is_empty() {
+            return Ok((order, found));
+        }
+        Err(Error::Unavailable {
+            dependency: DYNAMODB,
+            action: ACTION,
+            source: format!(
+                "keys still unprocessed after {BATCH_GET_ATTEMPTS} attempts (throttled)"
+            )
+            .into(),
+        })
     }
 
     async fn list_orders(&self, user: &UserId, request: &PageRequest) -> Result<Page<Order>> {

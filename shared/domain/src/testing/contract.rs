@@ -125,6 +125,74 @@ pub async fn unknown_products_are_named_and_nothing_is_reserved<S: Store>(store:
     assert_eq!(stock(store, "a").await, 5);
 }
 
+pub async fn an_order_at_a_changed_price_is_refused_with_the_product_as_it_is<S: Store>(store: &S) {
+    product(store, "a", 100, 5).await;
+    product(store, "b", 250, 5).await;
+    let wanted = order("o-1", "u-1", 0, &[("a", 1, 100), ("b", 2, 200)]);
+    match store.place_order(&wanted).await {
+        Err(Error::PriceChanged(current)) => {
+            let current: Vec<_> = current
+                .iter()
+                .map(|p| (p.product_id.as_str(), p.price_cents, p.stock))
+                .collect();
+            assert_eq!(current, [("b", 250, 5)]);
+        }
+        other => panic!("expected PriceChanged, got {other:?}"),
+    }
+    assert_eq!((stock(store, "a").await, stock(store, "b").await), (5, 5));
+    assert_eq!(store.get_order(&wanted.order_id).await.expect("get"), None);
+    let repriced = order("o-1", "u-1", 0, &[("a", 1, 100), ("b", 2, 250)]);
+    store
+        .place_order(&repriced)
+        .await
+        .expect("placed at the current prices");
+    assert_eq!((stock(store, "a").await, stock(store, "b").await), (4, 3));
+}
+
+pub async fn a_short_line_outweighs_a_changed_price<S: Store>(store: &S) {
+    product(store, "a", 100, 1).await;
+    product(store, "b", 250, 5).await;
+    let wanted = order("o-1", "u-1", 0, &[("a", 2, 90), ("b", 1, 200)]);
+    match store.place_order(&wanted).await {
+        Err(Error::OutOfStock(short)) => {
+            let short: Vec<_> = short
+                .iter()
+                .map(|s| (s.product_id.as_str(), s.requested, s.available))
+                .collect();
+            assert_eq!(short, [("a", 2, 1)]);
+        }
+        other => panic!("expected OutOfStock, got {other:?}"),
+    }
+}
+
+pub async fn an_order_and_its_products_are_read_together<S: Store>(store: &S) {
+    product(store, "a", 100, 5).await;
+    product(store, "b", 250, 3).await;
+    let id = OrderId::parse("o-1").expect("valid id");
+    let wanted = [
+        product_id("a"),
+        product_id("ghost"),
+        product_id("b"),
+        product_id("a"),
+    ];
+    let (placed, mut found) = store.order_and_products(&id, &wanted).await.expect("read");
+    found.sort_by(|x, y| x.product_id.cmp(&y.product_id));
+    let found: Vec<_> = found
+        .iter()
+        .map(|p| (p.product_id.as_str(), p.price_cents, p.stock))
+        .collect();
+    assert_eq!((placed, found), (None, vec![("a", 100, 5), ("b", 250, 3)]));
+
+    let order = order("o-1", "u-1", 0, &[("a", 2, 100)]);
+    store.place_order(&order).await.expect("placed");
+    let (placed, found) = store
+        .order_and_products(&id, &[product_id("a")])
+        .await
+        .expect("read");
+    let stocks: Vec<_> = found.iter().map(|p| p.stock).collect();
+    assert_eq!((placed, stocks), (Some(order), vec![3]));
+}
+
 pub async fn placing_the_same_order_twice_reserves_once<S: Store>(store: &S) {
     product(store, "a", 100, 5).await;
     let placed = order("o-1", "u-1", 0, &[("a", 2, 100)]);
@@ -405,6 +473,9 @@ macro_rules! store_contract_tests {
             placing_an_order_reserves_every_line,
             out_of_stock_names_every_short_line_and_reserves_nothing,
             unknown_products_are_named_and_nothing_is_reserved,
+            an_order_at_a_changed_price_is_refused_with_the_product_as_it_is,
+            a_short_line_outweighs_a_changed_price,
+            an_order_and_its_products_are_read_together,
             placing_the_same_order_twice_reserves_once,
             paying_applies_once_and_reports_the_final_status,
             cancelling_restores_stock_and_notifies_exactly_once,

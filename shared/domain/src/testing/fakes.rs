@@ -117,6 +117,7 @@ impl OrderStore for InMemoryStore {
         }
         let mut unknown = Vec::new();
         let mut short = Vec::new();
+        let mut repriced = Vec::new();
         for line in &order.lines {
             match state.products.get(&line.product_id) {
                 None => unknown.push(line.product_id.clone()),
@@ -127,6 +128,9 @@ impl OrderStore for InMemoryStore {
                         available: product.stock,
                     })
                 }
+                Some(product) if product.price_cents != line.unit_price_cents => {
+                    repriced.push(product.clone())
+                }
                 Some(_) => {}
             }
         }
@@ -135,6 +139,9 @@ impl OrderStore for InMemoryStore {
         }
         if !short.is_empty() {
             return Err(Error::OutOfStock(short));
+        }
+        if !repriced.is_empty() {
+            return Err(Error::PriceChanged(repriced));
         }
         for line in &order.lines {
             if let Some(product) = state.products.get_mut(&line.product_id) {
@@ -147,6 +154,21 @@ impl OrderStore for InMemoryStore {
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {
         Ok(lock(&self.state).orders.get(id).cloned())
+    }
+
+    async fn order_and_products(
+        &self,
+        id: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(Option<Order>, Vec<Product>)> {
+        let state = lock(&self.state);
+        let found = products
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|product| state.products.get(product).cloned())
+            .collect();
+        Ok((state.orders.get(id).cloned(), found))
     }
 
     async fn list_orders(&self, user: &UserId, page: &PageRequest) -> Result<Page<Order>> {

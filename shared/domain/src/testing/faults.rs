@@ -35,6 +35,7 @@ pub struct Faulty<T> {
     dependency: Dependency,
     armed: Mutex<Vec<(&'static str, When)>>,
     fired: Mutex<Vec<&'static str>>,
+    calls: Mutex<Vec<&'static str>>,
 }
 
 impl<T> Faulty<T> {
@@ -45,6 +46,7 @@ impl<T> Faulty<T> {
             dependency,
             armed: Mutex::new(Vec::new()),
             fired: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         }
     }
 
@@ -60,6 +62,16 @@ impl<T> Faulty<T> {
     /// The operations that failed so far, in order: a test checks that its fault was hit.
     pub fn fired(&self) -> Vec<&'static str> {
         lock(&self.fired).clone()
+    }
+
+    /// Every operation called so far, failed or not, in order: what a use case costs in calls.
+    pub fn calls(&self) -> Vec<&'static str> {
+        lock(&self.calls).clone()
+    }
+
+    /// Forgets the calls made so far.
+    pub fn forget_calls(&self) {
+        lock(&self.calls).clear();
     }
 
     /// Forgets the faults not hit yet.
@@ -88,6 +100,7 @@ impl<T> Faulty<T> {
         call: impl Future<Output = Result<R>>,
     ) -> Result<R> {
         // `call` is a future: nothing of it has run until it is awaited here.
+        lock(&self.calls).push(operation);
         self.trip(operation, When::Before)?;
         let result = call.await;
         self.trip(operation, When::After)?;
@@ -126,6 +139,18 @@ impl<T: OrderStore> OrderStore for Faulty<T> {
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>> {
         self.around("get_order", self.inner.get_order(id)).await
+    }
+
+    async fn order_and_products(
+        &self,
+        id: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(Option<Order>, Vec<Product>)> {
+        self.around(
+            "order_and_products",
+            self.inner.order_and_products(id, products),
+        )
+        .await
     }
 
     async fn list_orders(&self, user: &UserId, page: &PageRequest) -> Result<Page<Order>> {
