@@ -37,7 +37,8 @@ const UNITS: u64 = 2;
 /// Every call `POST /orders` makes, in order, on the adapter that makes it.
 const STEPS: [(Target, &str); 5] = [
     (Target::Idempotency, "claim"),
-    (Target::Store, "get_product"),
+    // Each case orders a product the function has not seen: it is read, with the order, first.
+    (Target::Store, "order_and_products"),
     (Target::Scheduler, "schedule"),
     (Target::Store, "place_order"),
     (Target::Idempotency, "complete"),
@@ -334,19 +335,27 @@ async fn a_timeout_that_cannot_be_removed_after_a_failed_reservation_does_not_ch
         stack.idempotency_store(),
         Faulty::new(stack.scheduler(), Dependency::Scheduler),
     );
-    let product = stack.product("scarce", 100, 1).await;
+    let product = stack.product("scarce", 100, 3).await;
+    let first = send(&api, &order_request("kim", &[(&product, 1)])).await;
+    assert_eq!(first.status(), 201);
+    // Another function sells one more: this one still believes 2 are left, so it schedules the
+    // timeout before its transaction finds only 1.
+    let elsewhere = context(stack.store(), stack.idempotency_store(), stack.scheduler());
+    let sold = send(&elsewhere, &order_request("lee", &[(&product, 1)])).await;
+    assert_eq!(sold.status(), 201);
+    let placed = stack.order_ids().await;
     api.storefront.scheduler.fail_next("cancel", When::Before);
     let response = send(&api, &order_request("kim", &[(&product, 2)])).await;
     assert_eq!(outcome(&response), (409, Some(code::OUT_OF_STOCK.into())));
     assert_eq!(api.storefront.scheduler.fired(), ["cancel"]);
     // The orphan schedule names an order that does not exist; the consumer dead-letters it.
-    assert_eq!(stack.schedule_names().await.len(), 1);
-    assert!(stack.order_ids().await.is_empty());
+    assert_eq!(stack.schedule_names().await.len(), placed.len() + 1);
+    assert_eq!(stack.order_ids().await, placed);
     assert_eq!(stack.stock(&product).await, 1);
 }
 
-/// The DynamoDB calls of `POST /orders` with an `Idempotency-Key`, in order.
-const DYNAMODB_CALLS: [&str; 4] = ["claim", "get_product", "place_order", "complete"];
+/// Each call orders a product new to the function, which reads it (with the order) first.
+const DYNAMODB_CALLS: [&str; 4] = ["claim", "order_and_products", "place_order", "complete"];
 
 /// Each DynamoDB call of `POST /orders` is applied and its response lost on the wire (the
 /// connection reset before the answer arrives): the SDK retries it, and the request still ends
