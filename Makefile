@@ -30,7 +30,7 @@ export MOTO_PORT KAFKA_PORT AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID \
 # The project's own tools (scripts/tools.sh installs them) win over other copies.
 export PATH := $(CURDIR)/.local/tools/bin:$(PATH)
 
-.PHONY: help setup services-up services-down services-status fmt prepare-in-background lint test run e2e soak
+.PHONY: help setup services-up services-down services-status fmt prepare-in-background lint test run e2e soak bench
 
 # --- AWS deployment (infra/) ---
 # The functions' instruction set: `make package` builds for it and Terraform deploys it.
@@ -85,14 +85,23 @@ lint: ## Check formatting and run clippy with warnings as errors
 # tests fail, and exits with the tests' status. The release zips are checked
 # by `make package-check` (CI runs it after this), not here: building them
 # takes 15-20 minutes from scratch.
-test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the end-to-end test, the infra checks
+test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the bench's quick run, the end-to-end test, the infra checks
 	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
+	@bash scripts/step.sh "a quick run of the bench's figures 1-3, so that it cannot rot; its numbers mean nothing (~1 min)" \
+		$(SERVICES) with -- cargo run --quiet --locked -p orderflow-bench -- --quick --figures 1,2,3 \
+		--out target/bench-quick.json
 	@bash scripts/step.sh "end-to-end story through every function and API fuzzing (~2 min; first build: ~2 min more)" $(MAKE) e2e
 	@bash scripts/step.sh "offline checks of infra/ (~1 min)" $(MAKE) infra-check
 
 soak: ## Randomized histories, longer and over several seeds (SOAK_RUNS=5, ~2 min each)
 	$(SERVICES) with -- bash scripts/soak.sh
+
+# Arguments of the bench, e.g. BENCH_ARGS='--quick' or BENCH_ARGS='--figures 4,5'.
+BENCH_ARGS ?=
+
+bench: ## Measure cost, latency, throughput, cold start, memory and zip size (bench/results.json)
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 run: ## Start the whole pipeline locally, tell a short story through it, keep it running until Ctrl-C
 	$(SERVICES) setup
