@@ -17,10 +17,12 @@ locals {
   function_access = {
     "create-order" = {
       dynamodb = {
-        products = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        # BatchGetItem: an order and its products, read together before an order its function
+        # has no prices for, or believes short (OrderStore::order_and_products).
+        products = ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
         # UpdateItem and the notification: an order left PENDING at its payment deadline by
         # placing it is cancelled there (Storefront::place).
-        orders        = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        orders        = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
         notifications = ["dynamodb:PutItem"]
         idempotency   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       }

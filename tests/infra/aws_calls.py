@@ -26,7 +26,10 @@ DYNAMODB_ITEMS = {
     "Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem",
 }
-DYNAMODB_UNREAD = ("batch_get_item", "batch_write_item", "execute_statement", "batch_execute_statement")
+DYNAMODB_UNREAD = ("batch_write_item", "execute_statement", "batch_execute_statement")
+# A batch names its tables as keys of its request, not through `.table_name(…)`: every table
+# field of the adapter the function mentions (`self.<field>`) is taken to be read.
+DYNAMODB_BATCH_READS = {"batch_get_item": "BatchGetItem"}
 # Reading a table's stream is the event source mapping's: the Lambda service makes these calls
 # with the function's role (iam.tf, order_stream_source), and the function gets the records in
 # its event. Code that made them would need grants this model does not give it.
@@ -107,6 +110,12 @@ def _direct_calls(f):
             elif index_arg:
                 index = ("param", index_arg)
         found.append((action, _field(table) or ("param", table), index))
+    for call, action in DYNAMODB_BATCH_READS.items():
+        if f".{call}()" in body:
+            fields = table_fields(f.owner) if f.owner else {}
+            mentioned = sorted(set(re.findall(r"\bself\.(\w+)", body)) & set(fields))
+            assert mentioned, f"{f.source.path}: {f.name}: {action} names no table of {f.owner}"
+            found += [("dynamodb:" + action, field, None) for field in mentioned]
     for m in re.finditer(r"\.(\w+)\(\)", body):
         for action in SCHEDULER_CALLS.get(m.group(1), ()):
             found.append((action, None, None))
