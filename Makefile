@@ -88,7 +88,7 @@ lint: ## Check formatting and run clippy with warnings as errors
 test: prepare-in-background lint ## Lint, then every test against local moto and tansu, the bench's quick run, the end-to-end test, the infra checks
 	@bash scripts/step.sh "tests against moto and tansu (first build: ~7 min; then ~2 min)" \
 		$(SERVICES) with -- bash scripts/cargo-test.sh --workspace --locked
-	@bash scripts/step.sh "a quick run of the bench's figures 1-3, so that it cannot rot; its numbers mean nothing (~1 min)" \
+	@bash scripts/step.sh "a quick run of the bench's figures 1-3, so that it cannot rot; its numbers mean nothing (first build: ~2 min; then ~30 s)" \
 		$(SERVICES) with -- cargo run --quiet --locked -p orderflow-bench -- --quick --figures 1,2,3 \
 		--out target/bench-quick.json
 	@bash scripts/step.sh "end-to-end story through every function and API fuzzing (~2 min; first build: ~2 min more)" $(MAKE) e2e
