@@ -113,63 +113,29 @@ cross_compilers() {
   export CC=$dir/cc CXX=$dir/c++ AR=$dir/ar HOST_CC=${HOST_CC:-cc} HOST_CXX=${HOST_CXX:-c++}
 }
 
-# The function crates that link librdkafka, one per line: those whose orderflow-adapters
-# dependency enables the adapters' `kafka` feature, directly or through another feature of theirs
-# (the adapters' [features] table), or that depend on rdkafka themselves. Read from `cargo
-# metadata`, which resolves `workspace = true` dependencies as Cargo builds them.
-kafka_crates() {
-  (cd "$ROOT" && cargo metadata --format-version 1 --no-deps) | "$PYTHON" -c '
-import json, sys
-packages = {package["name"]: package for package in json.load(sys.stdin)["packages"]}
-adapter_features = packages["orderflow-adapters"]["features"]
-for crate in sys.argv[1:]:
-    normal = [d for d in packages[crate]["dependencies"] if d["kind"] is None]
-    pending = []
-    for d in normal:
-        if d["name"] == "orderflow-adapters":
-            pending += d["features"] + (["default"] if d["uses_default_features"] else [])
-    enabled = set()
-    while pending:
-        feature = pending.pop()
-        if feature not in enabled:
-            enabled.add(feature)
-            pending += adapter_features.get(feature, [])
-    if {"kafka", "dep:rdkafka"} & enabled or any(d["name"] == "rdkafka" for d in normal):
-        print(crate)
-' "$@"
-}
-
-# cargo-lambda's release zips of the given crates, in one build.
-build_zips() {
-  local arch_flag=$1 packages=() crate
-  shift
-  (($#)) || return 0
-  for crate in "$@"; do packages+=(-p "$crate"); done
-  say "building $* for $LAMBDA_ARCH (release)"
-  (cd "$ROOT" && cargo lambda build --release --locked --output-format zip "$arch_flag" "${packages[@]}")
-}
-
+# cargo-lambda's release zips of every function, in one build. Cargo unifies each dependency's
+# features across the crates of a build, so the adapters' Kafka module is compiled for create-order
+# and orders-api too; neither calls it, so the linker leaves it, and librdkafka, out of their
+# binaries (tests/infra/test_packaging.py checks the zips).
 package_functions() {
-  local crates=() kafka=() others=() listed crate arch_flag
-  mapfile -t crates < <(function_crates)
-  listed=$(kafka_crates "${crates[@]}")
-  for crate in "${crates[@]}"; do
-    if grep -qx -- "$crate" <<<"$listed"; then kafka+=("$crate"); else others+=("$crate"); fi
-  done
+  local packages=() crate arch_flag
+  while IFS= read -r crate; do packages+=(-p "$crate"); done < <(function_crates)
+  ((${#packages[@]})) || die "no function crates under functions/"
   case $LAMBDA_ARCH in
     arm64)
       arch_flag=--arm64
       # The target and flags of cargo-lambda's own zig wrapper, so that C and Rust agree.
       cross_compilers aarch64-linux-gnu
       ;;
-    x86_64) arch_flag=--x86-64 ;;
+    x86_64)
+      arch_flag=--x86-64
+      # The Makefile points native builds at the machine's OpenSSL; a package compiles its own.
+      unset X86_64_UNKNOWN_LINUX_GNU_OPENSSL_NO_VENDOR X86_64_UNKNOWN_LINUX_GNU_OPENSSL_STATIC
+      ;;
   esac
-  # One build for the Kafka clients and one for the others: within one build Cargo unifies each
-  # dependency's features across the crates it builds, which would compile the functions that
-  # never talk to Kafka with the adapters' Kafka code, librdkafka and all.
   local start=$SECONDS
-  build_zips "$arch_flag" "${kafka[@]}"
-  build_zips "$arch_flag" "${others[@]}"
+  say "building the functions for $LAMBDA_ARCH (release)"
+  (cd "$ROOT" && cargo lambda build --release --locked --output-format zip "$arch_flag" "${packages[@]}")
   say "built in $((SECONDS - start)) s"
 }
 
