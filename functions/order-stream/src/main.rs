@@ -9,5 +9,7 @@ async fn main() -> Result<(), Error> {
     // The AWS configuration only gives the MSK IAM token its credentials: the event source mapping
     // reads the stream, so this function calls no AWS API itself.
     let publisher = settings.connect(&load_aws_config().await)?;
+    // Connected and given its producer id now, the producer publishes the first event at once.
+    publisher.warm_up().await;
     run(service_fn(|event| handle(&publisher, event))).await
 }

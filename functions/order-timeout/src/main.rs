@@ -11,6 +11,8 @@ async fn main() -> Result<(), Error> {
     // The AWS configuration only gives the MSK IAM token its credentials: this function calls no
     // AWS API itself.
     let publisher = settings.connect(&load_aws_config().await)?;
+    // Connected and given its producer id now, the producer publishes the first event at once.
+    publisher.warm_up().await;
     // A publish takes at most the delivery timeout; a second more for the handler's own work.
     let deps = Deps::new(
         publisher,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider;
 use aws_types::SdkConfig;
@@ -423,6 +423,11 @@ pub struct Delivered {
     pub offset: i64,
 }
 
+/// The pauses between the metadata requests of [`KafkaPublisher::warm_up`]: time for the producer
+/// to connect to the brokers it learned (about a millisecond to the local broker, tens with TLS
+/// and IAM authentication). A broker slower than that leaves the producer id to librdkafka's timer.
+const WARM_UP_PAUSES: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(30)];
+
 /// Publishes order events to one topic, keyed by order id so that an order's events stay in order.
 ///
 /// The producer is idempotent, and an idempotent producer can be left unusable for good: after a
@@ -514,6 +519,56 @@ impl KafkaPublisher {
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// Gets the producer ready for its first publish: once per cold start, before the first event.
+    ///
+    /// An idempotent producer sends nothing before the broker gave it a producer id, and
+    /// librdkafka asks for one only through a broker it learned from metadata once that broker is
+    /// connected, and only when a metadata response arrives or a 500 ms timer started with the
+    /// producer fires. Left to the first publish, that took 0.5 or 1 s from the producer's
+    /// creation (BENCHMARKS.md, figure 4). Here a metadata request makes the producer learn the
+    /// brokers and connect to them, and the later ones, [`WARM_UP_PAUSES`] apart, find them
+    /// connected and have it ask for its id. At most the delivery timeout in all; a failure is
+    /// only logged, and the first publish then waits as it would have and reports its own error.
+    pub async fn warm_up(&self) {
+        let started = Instant::now();
+        let producer = match self.producer.get() {
+            Ok(producer) => producer,
+            Err(err) => {
+                tracing::warn!(error = %err, "the Kafka producer was not warmed up");
+                return;
+            }
+        };
+        let topic = self.topic.clone();
+        let deadline = started + self.producer.config.delivery_timeout;
+        // Blocking calls: off the runtime's worker threads.
+        let warmed = tokio::task::spawn_blocking(move || {
+            let fetch = || {
+                let left = deadline.saturating_duration_since(Instant::now());
+                producer
+                    .client()
+                    .fetch_metadata(Some(&topic), Timeout::After(left))
+                    .map(drop)
+            };
+            fetch()?;
+            for pause in WARM_UP_PAUSES {
+                std::thread::sleep(pause);
+                fetch()?;
+            }
+            Ok::<_, KafkaError>(())
+        })
+        .await;
+        let elapsed_ms = started.elapsed().as_millis();
+        match warmed {
+            Ok(Ok(())) => debug!(elapsed_ms, "Kafka producer warmed up"),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, elapsed_ms, "the Kafka producer was not warmed up")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, elapsed_ms, "the Kafka producer was not warmed up")
+            }
+        }
     }
 
     /// How many producers this publisher replaced because they could no longer send.

@@ -52,6 +52,8 @@ async fn published_events_arrive_keyed_by_order_with_headers() {
     let topic = local::fresh_topic(3).await;
     let publisher =
         KafkaPublisher::connect(&local::kafka_config(), None, topic.clone()).expect("producer");
+    // As order-stream and order-timeout start: warmed up, then publishing.
+    publisher.warm_up().await;
     let sent = [
         event("o-1", EventType::Created),
         event("o-2", EventType::Created),
@@ -130,6 +132,40 @@ async fn publishing_to_an_unreachable_broker_fails_retryably_within_the_delivery
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn warming_up_against_an_unreachable_broker_gives_up_within_the_delivery_timeout() {
+    let config = KafkaConfig {
+        bootstrap_servers: "127.0.0.1:9".into(),
+        delivery_timeout: Duration::from_millis(1500),
+        ..local::kafka_config()
+    };
+    let publisher = KafkaPublisher::connect(&config, None, "order-events").expect("producer");
+    let started = Instant::now();
+    publisher.warm_up().await;
+    // Bounded by the delivery timeout: a cold start is not held up for long by a broker that is
+    // down, and the function starts anyway.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Nothing is hidden: the first publish still reports the broker as unavailable.
+    let err = publisher
+        .publish(&event("o-1", EventType::Created))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable {
+                dependency: Dependency::Kafka,
+                ..
+            }
+        ),
+        "{err:?}"
     );
 }
 
