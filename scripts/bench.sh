@@ -45,7 +45,7 @@ cmd_release_builds() {
   local packages=() crate
   while IFS= read -r crate; do packages+=(-p "$crate"); done < <(function_crates)
   ((${#packages[@]})) || die "no function crates under functions/"
-  step "release build of the five functions (first: ~12 min on 2 cores; then seconds)" \
+  step "release build of the five functions (first: ~11 min on 2 cores; then seconds)" \
     cargo build --release --locked "${packages[@]}"
 }
 
@@ -57,13 +57,13 @@ cmd_all() {
   step "tools under .local/tools (first: ~1 min; then none)" bash scripts/tools.sh install
   cmd_release_builds
   # The dev profile, which `make test` builds too: no second optimised build of the SDKs.
-  step "build of the bench (first: ~6 min; then seconds)" cargo build --locked -p orderflow-bench
+  step "build of the bench (first: ~4 min; then seconds)" cargo build --locked -p orderflow-bench
   # Where the release builds went: target/ unless CARGO_TARGET_DIR or Cargo's configuration
   # says otherwise. A --release-dir among the arguments comes later and wins.
   local release_dir
   release_dir=$(cargo metadata --format-version 1 --no-deps |
     "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release
-  step "figures against moto and tansu (~9 min; --quick: ~1 min)" \
+  step "figures against moto and tansu (~3 min; --quick: ~1 min)" \
     bash scripts/services.sh with -- \
     cargo run --quiet --locked -p orderflow-bench -- --release-dir "$release_dir" "$@"
 }
