@@ -45,7 +45,7 @@ cmd_release_builds() {
   local packages=() crate
   while IFS= read -r crate; do packages+=(-p "$crate"); done < <(function_crates)
   ((${#packages[@]})) || die "no function crates under functions/"
-  step "release build of the five functions (first: ~11 min on 2 cores; then seconds)" \
+  step "release build of the five functions (first: 7-11 min on 2 cores; then seconds)" \
     cargo build --release --locked "${packages[@]}"
 }
 
@@ -57,7 +57,7 @@ cmd_all() {
   step "tools under .local/tools (first: ~1 min; then none)" bash scripts/tools.sh install
   cmd_release_builds
   # The dev profile, which `make test` builds too: no second optimised build of the SDKs.
-  step "build of the bench (first: ~4 min; then seconds)" cargo build --locked -p orderflow-bench
+  step "build of the bench (first: 3-4 min; then seconds)" cargo build --locked -p orderflow-bench
   # Where the release builds went: target/ unless CARGO_TARGET_DIR or Cargo's configuration
   # says otherwise. A --release-dir among the arguments comes later and wins.
   local release_dir
