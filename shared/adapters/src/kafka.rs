@@ -558,16 +558,13 @@ impl KafkaPublisher {
             }
             Ok::<_, KafkaError>(())
         })
-        .await;
+        .await
+        .map_err(|failed| failed.to_string())
+        .and_then(|fetched| fetched.map_err(|err| err.to_string()));
         let elapsed_ms = started.elapsed().as_millis();
         match warmed {
-            Ok(Ok(())) => debug!(elapsed_ms, "Kafka producer warmed up"),
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, elapsed_ms, "the Kafka producer was not warmed up")
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, elapsed_ms, "the Kafka producer was not warmed up")
-            }
+            Ok(()) => debug!(elapsed_ms, "Kafka producer warmed up"),
+            Err(error) => tracing::warn!(error, elapsed_ms, "the Kafka producer was not warmed up"),
         }
     }
 
